@@ -1,0 +1,30 @@
+# Two set-up commands on a fresh machine: `make demo` and `make test`. Both create .venv first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# the CPU build of torch first, so nothing below pulls the CUDA one
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/lmtailor demo --out demo_out
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	LMTAILOR_NO_PROGRESS=1 $(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/stream_memory.py
+
+clean:
+	rm -rf $(VENV) demo_out

@@ -1,0 +1,143 @@
+"""The `lmtailor` command line: each verb is a thin shell over a library function."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.syntax import Syntax
+
+from lmtailor.config import Recipe, RecipeError, default_step
+from lmtailor.io import DataError, ReadOptions, read_examples, write_examples
+from lmtailor.records import RecordError
+
+app = typer.Typer(
+    help="lmtailor: adapt an open LLM to your task on limited hardware. Start with the data: "
+    "`lmtailor curate` cleans a fine-tuning set and accounts for every record it drops.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command(epilog="Example:  lmtailor curate data.jsonl --out runs/clean --steps normalize,exact_dedup,near_dedup,filter\n\n"
+             "          lmtailor curate --recipe recipes/sql.yaml --out runs/sql --on-error skip")
+def curate(
+    inputs: Annotated[list[Path] | None, typer.Argument(help="Dataset files or `datasets` folders (recipe: inputs).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for the data, ledger and manifest.")] = Path("runs/curate"),
+    recipe: Annotated[Path | None, typer.Option(help="YAML recipe; the flags below override its fields.")] = None,
+    steps: Annotated[str | None, typer.Option(help="Comma-separated steps with default settings (recipe: steps).")] = None,
+    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset (recipe: inputs[].format).")] = None,
+    output: Annotated[str | None, typer.Option(help="Output file name; its suffix picks JSONL/JSON/Parquet/CSV (recipe: output).")] = None,
+    output_format: Annotated[str | None, typer.Option(help="alpaca, sharegpt, openai or prompt_completion (recipe: output_format).")] = None,
+    on_error: Annotated[str | None, typer.Option(help="fail (default) or skip bad records into rejects.jsonl (recipe: on_error).")] = None,
+    max_record_mb: Annotated[float | None, typer.Option(help="Largest record accepted (recipe: max_record_mb).")] = None,
+    fresh: Annotated[bool, typer.Option(help="Ignore checkpoints of an earlier, interrupted run.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Clean a dataset: normalize, deduplicate (exact, near, semantic), filter, decontaminate, mix, select.
+
+    Writes the curated data, [bold]ledger.jsonl[/] (every drop and change, with its reason and kept twin),
+    [bold]rejects.jsonl[/], [bold]clusters.jsonl[/] and [bold]manifest.json[/]. Rerunning resumes at the last
+    checkpoint and reproduces the same output byte for byte.
+    """
+    from lmtailor.pipeline import curate as run_curate
+    from lmtailor.summary import print_summary
+
+    overrides: dict[str, Any] = {}
+    if inputs:
+        overrides["inputs"] = [{"path": str(p), **({"format": format} if format else {})} for p in inputs]
+    for key, value in (("output", output), ("output_format", output_format), ("on_error", on_error),
+                       ("max_record_mb", max_record_mb)):
+        if value is not None:
+            overrides[key] = value
+    try:
+        if steps is not None:
+            overrides["steps"] = [default_step(s.strip()) for s in steps.split(",") if s.strip()]
+        if recipe is not None:
+            r = Recipe.load(recipe, overrides)
+        elif inputs:
+            overrides.setdefault("steps", [default_step(s) for s in ("normalize", "exact_dedup", "near_dedup", "filter")])
+            r = Recipe.parse(overrides, "command line")
+        else:
+            _fail("give input files or --recipe")
+            return
+        if format and not inputs:
+            for spec in r.inputs:
+                spec.format = format  # type: ignore[assignment]
+        manifest = run_curate(r, out, fresh=fresh, progress=progress)
+    except (RecipeError, DataError, RecordError) as e:
+        _fail(str(e))
+        return
+    print_summary(manifest, str(out), console)
+
+
+@app.command(epilog="Example:  lmtailor explain alpaca_data_52k:1234 --run runs/alpaca")
+def explain(
+    example_id: Annotated[str, typer.Argument(help="An example id, `<file stem>:<record index>`.")],
+    run: Annotated[Path, typer.Option(help="The curate run folder.")] = Path("runs/curate"),
+) -> None:
+    """Show one example's history through a curate run: its source record, each change and its fate."""
+    from lmtailor.explain import explain as collect
+
+    if not (run / "manifest.json").exists():
+        _fail(f"{run} is not a finished curate run (no manifest.json)")
+    h = collect(run, example_id)
+    console.print(f"[bold]{h.id}[/]  source: {h.source or '?'}  record {h.index if h.index is not None else '?'}")
+    if h.original is not None:
+        console.print(Syntax(json.dumps(h.original, ensure_ascii=False, indent=1)[:3000], "json", word_wrap=True))
+    for e in h.events:
+        console.print(f"[cyan]{e['step']}[/] {e['action']} [bold]{e['reason']}[/] {e.get('detail', '')}")
+        for fld, (before, after) in e.get("changes", {}).items():
+            console.print(f"    {fld}: [red]{before[:300]!r}[/] -> [green]{after[:300]!r}[/]", highlight=False)
+    if h.twin_of:
+        names = ", ".join(e["id"] for e in h.twin_of[:10]) + (" ..." if len(h.twin_of) > 10 else "")
+        console.print(f"kept in place of {len(h.twin_of)} duplicate(s): {names}")
+    console.print(f"fate: [bold]{h.fate}[/]")
+    if h.fate.startswith("unknown"):
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example:  lmtailor convert lima.json lima.parquet --to openai")
+def convert(
+    source: Annotated[Path, typer.Argument(help="Input file or `datasets` folder.")],
+    target: Annotated[Path, typer.Argument(help="Output path; the suffix picks the container (.jsonl .json .parquet .csv, or none for a `datasets` folder).")],
+    to: Annotated[str, typer.Option(help="Output format: alpaca, sharegpt, openai, prompt_completion.")] = "openai",
+    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    on_error: Annotated[str, typer.Option(help="fail or skip (skipped records are listed on stderr).")] = "fail",
+) -> None:
+    """Convert a dataset between formats and containers, losslessly where the formats allow."""
+    rejected: list[str] = []
+    opts = ReadOptions(format=format, on_error=on_error)  # type: ignore[arg-type]
+    try:
+        n = write_examples(target, read_examples(source, opts, lambda r: rejected.append(f"record {r.index}: {r.reason}")),
+                           to)  # type: ignore[arg-type]
+    except (DataError, RecordError) as e:
+        _fail(str(e))
+        return
+    for line in rejected:
+        err.print(f"skipped {source}: {line}", highlight=False)
+    console.print(f"wrote {n:,} records to {target} ({to}); skipped {len(rejected):,}")
+
+
+@app.command(epilog="Example:  lmtailor demo --out demo_out")
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the generated data and the run.")] = Path("demo_out"),
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Generate a text-to-SQL dataset with known defects, curate it, and check every defect was caught."""
+    from lmtailor.demo import run_demo
+
+    if not run_demo(out, progress=progress):
+        raise typer.Exit(1)
+

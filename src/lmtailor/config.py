@@ -1,0 +1,100 @@
+"""Recipes: YAML files validated by pydantic. Every CLI flag of `lmtailor curate` maps to a field here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lmtailor.io import OnError
+from lmtailor.records import Format
+from lmtailor.steps.decontaminate import Decontaminate
+from lmtailor.steps.exact_dedup import ExactDedup
+from lmtailor.steps.filters import Filter
+from lmtailor.steps.inputs import InputSpec
+from lmtailor.steps.mix import Mix
+from lmtailor.steps.near_dedup import NearDedup
+from lmtailor.steps.normalize import Normalize
+from lmtailor.steps.select import Select
+from lmtailor.steps.semantic_dedup import SemanticDedup
+
+AnyStep = Annotated[
+    Normalize | ExactDedup | NearDedup | SemanticDedup | Filter | Decontaminate | Mix | Select,
+    Field(discriminator="step"),
+]
+STEP_NAMES = ("normalize", "exact_dedup", "near_dedup", "semantic_dedup", "filter", "decontaminate", "mix", "select")
+
+
+class RecipeError(ValueError):
+    """A recipe that does not validate; the message names the file and the field."""
+
+
+class Recipe(BaseModel):
+    """What to read, which steps to run in order, and where the curated data goes."""
+
+    model_config = ConfigDict(extra="forbid")
+    inputs: list[InputSpec] = Field(min_length=1)
+    output: str = "curated.jsonl"
+    output_format: Format | None = None
+    on_error: OnError = "fail"
+    max_record_mb: float = Field(16.0, gt=0)
+    steps: list[AnyStep] = []
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _paths(cls, v: Any) -> Any:
+        items = v if isinstance(v, list) else [v]
+        return [{"path": i} if isinstance(i, str | Path) else i for i in items]
+
+    @field_validator("output")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        if Path(v).name != v:
+            raise ValueError("output is a file name inside the run folder, e.g. curated.jsonl or curated.parquet")
+        return v
+
+    @classmethod
+    def load(cls, path: Path | str, overrides: dict[str, Any] | None = None) -> Recipe:
+        """Read a YAML recipe; relative data paths are taken from the recipe's folder."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise RecipeError(f"{path}: {e}") from None
+        if not isinstance(data, dict):
+            raise RecipeError(f"{path}: a recipe is a mapping with inputs, steps, ...")
+        data.update(overrides or {})
+        recipe = cls.parse(data, str(path))
+        return recipe.relative_to(path.parent)
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], origin: str = "recipe") -> Recipe:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            lines = [f"  {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
+            raise RecipeError(f"{origin} is not a valid recipe:\n" + "\n".join(lines)) from None
+
+    def relative_to(self, base: Path) -> Recipe:
+        """Resolve relative input, eval and mix paths against `base`."""
+        def fix(spec: InputSpec) -> None:
+            if not spec.path.is_absolute():
+                spec.path = base / spec.path
+
+        for spec in self.inputs:
+            fix(spec)
+        for step in self.steps:
+            for spec in getattr(step, "eval", []) + getattr(step, "sources", []):
+                fix(spec)
+        return self
+
+
+def default_step(name: str) -> dict[str, Any]:
+    """The recipe entry for a step named on the command line, with its defaults."""
+    if name not in STEP_NAMES or name in ("decontaminate", "mix", "select"):
+        usable = [n for n in STEP_NAMES if n not in ("decontaminate", "mix", "select")]
+        raise RecipeError(f"--steps takes {', '.join(usable)}; decontaminate, mix and select need a recipe "
+                          f"(they name other datasets or a size)")
+    return {"step": name}

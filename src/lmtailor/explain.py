@@ -1,0 +1,59 @@
+"""`lmtailor explain`: one example's history through a curate run, from its ledger."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmtailor.io import raw_records, read_jsonl
+
+
+@dataclass
+class History:
+    id: str
+    source: str | None = None
+    index: int | None = None
+    original: Any = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    twin_of: list[dict[str, Any]] = field(default_factory=list)
+    rejected: dict[str, Any] | None = None
+
+    @property
+    def fate(self) -> str:
+        if self.rejected:
+            return f"rejected while reading: {self.rejected['reason']}"
+        for e in self.events:
+            if e["action"] == "drop":
+                twin = f" (kept instead: {e['twin']})" if e.get("twin") else ""
+                return f"dropped by {e['step']}: {e['reason']} — {e['detail']}{twin}"
+        if self.source is None and not self.events:
+            return "unknown: not an id from this run"
+        return "kept"
+
+
+def explain(run_dir: Path | str, example_id: str) -> History:
+    """Collect the example's source record, every ledger entry about it, and those that name it as twin."""
+    run = Path(run_dir)
+    manifest = json.loads((run / "manifest.json").read_text())
+    h = History(example_id)
+    stem, _, index = example_id.rpartition(":")
+    for spec in manifest["recipe"]["inputs"]:
+        p = Path(spec["path"])
+        if (p.name if p.is_dir() else p.stem) == stem and index.isdigit():
+            h.source, h.index = str(p), int(index)
+    for e in read_jsonl(run / "ledger.jsonl"):
+        if e["id"] == example_id:
+            h.events.append(e)
+        elif e.get("twin") == example_id:
+            h.twin_of.append(e)
+    for r in read_jsonl(run / "rejects.jsonl"):
+        if h.source is not None and r["source"] == h.source and r["index"] == h.index:
+            h.rejected = r
+    if h.source is not None and h.index is not None and Path(h.source).exists():
+        for raw in raw_records(Path(h.source)):
+            if raw.index == h.index:
+                h.original = raw.record if raw.error is None else raw.text
+                break
+    return h

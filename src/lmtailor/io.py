@@ -1,0 +1,507 @@
+"""Streaming dataset readers and atomic writers for JSONL, JSON, Parquet, CSV and `datasets` directories.
+
+Readers yield one record at a time and writers hold at most one batch, so memory stays flat however many
+records flow through. Every problem is reported with the file, the 0-based record index and, for
+line-based files, the line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from lmtailor.records import (
+    FORMAT_KEYS,
+    FORMATS,
+    Example,
+    Format,
+    RecordError,
+    detect_format,
+    from_example,
+    to_example,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+Container = Literal["jsonl", "json", "parquet", "csv", "hf"]
+_SUFFIX: dict[str, Container] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".csv": "csv",
+}
+_NESTED = ("conversations", "messages", "history")
+_BOM = b"\xef\xbb\xbf"
+_BATCH = 1024
+OnError = Literal["fail", "skip"]
+
+
+class DataError(ValueError):
+    """A problem in an input file, located precisely enough to find and fix it."""
+
+    def __init__(self, path: Path | str, index: int | None, problem: str, line: int | None = None):
+        self.path, self.index, self.problem, self.line = str(path), index, problem, line
+        where = "" if index is None else f": record {index}" + (f" (line {line})" if line else "")
+        super().__init__(f"{self.path}{where}: {problem}")
+
+
+@dataclass
+class Reject:
+    """A record that could not be read, kept with the reason so nothing is lost silently."""
+
+    source: str
+    index: int
+    line: int | None
+    reason: str
+    raw: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "index": self.index, "line": self.line, "reason": self.reason, "raw": self.raw}
+
+
+@dataclass
+class ReadOptions:
+    format: Format | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    on_error: OnError = "fail"
+    max_record_mb: float = 16.0
+
+
+def container_of(path: Path) -> Container:
+    if path.is_dir() or (not path.suffix and not path.exists()):
+        return "hf"
+    try:
+        return _SUFFIX[path.suffix.lower()]
+    except KeyError:
+        raise DataError(path, None, f"unknown file type {path.suffix!r}; use {', '.join(_SUFFIX)} or a datasets directory")
+
+
+# ---------------------------------------------------------------- raw records
+
+
+@dataclass(slots=True)
+class _Raw:
+    index: int
+    line: int | None
+    record: Any = None
+    error: str | None = None
+    text: str = ""
+
+
+def _over_limit(size: int, limit: int) -> str:
+    return (f"record is {size / 2**20:.1f} MB, over the {limit / 2**20:g} MB limit "
+            "(raise max_record_mb / --max-record-mb)")
+
+
+def _raw_jsonl(path: Path, limit: int) -> Iterator[_Raw]:
+    index = 0
+    with open(path, "rb") as f:
+        for line_no in range(1, 1 << 62):
+            chunk = f.readline(limit + 1)
+            if not chunk:
+                return
+            if line_no == 1 and chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
+            if len(chunk) > limit and not chunk.endswith(b"\n"):
+                size = len(chunk)
+                while (more := f.readline(1 << 20)) and (size := size + len(more)) and not more.endswith(b"\n"):
+                    pass
+                yield _Raw(index, line_no, error=_over_limit(size, limit), text=chunk[:2000].decode("utf-8", "replace"))
+                index += 1
+                continue
+            if not chunk.strip():
+                continue
+            try:
+                text = chunk.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield _Raw(index, line_no, error=f"not valid UTF-8 (byte {e.start} of the line: {chunk[e.start:e.start + 4]!r})",
+                           text=chunk.decode("utf-8", "replace"))
+                index += 1
+                continue
+            try:
+                yield _Raw(index, line_no, json.loads(text), text=text)
+            except json.JSONDecodeError as e:
+                yield _Raw(index, line_no, error=f"invalid JSON: {e.msg} at column {e.colno}", text=text)
+            index += 1
+
+
+def _raw_json(path: Path) -> Iterator[_Raw]:
+    """Records of a JSON array, parsed incrementally; a syntax error ends the file (no next record to find)."""
+    import ijson
+
+    index = 0
+    with open(path, "rb") as f:
+        head = f.read(4096)
+        start = len(_BOM) if head.startswith(_BOM) else 0
+        body = head[start:].lstrip()
+        if not body:
+            raise DataError(path, None, "the file is empty: it holds no records")
+        if not body.startswith(b"["):
+            raise DataError(path, None, "expected a JSON array of records (for one record per line, name the file .jsonl)")
+        f.seek(start)
+        try:
+            for record in ijson.items(f, "item", use_float=True):
+                yield _Raw(index, None, record)
+                index += 1
+        except ijson.JSONError as e:
+            message = e.args[0].decode("utf-8", "replace") if isinstance(e.args[0], bytes) else str(e)
+            problem = message.splitlines()[0].removeprefix("lexical error: ").removeprefix("parse error: ")
+            kind = "not valid UTF-8" if "UTF8" in problem else "invalid JSON"
+            raise DataError(path, index, f"{kind}: {problem}") from None
+
+
+def _raw_csv(path: Path, limit: int) -> Iterator[_Raw]:
+    """Rows as dicts; columns named like a chat format's lists hold JSON (as `write_examples` writes them)."""
+    csv.field_size_limit(limit)
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        index, line = 0, 1
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            while True:
+                line = reader.line_num + 1
+                cells = next(reader, None)
+                if cells is None:
+                    return
+                if not cells:
+                    continue
+                if len(cells) != len(header):
+                    yield _Raw(index, line, error=f"has {len(cells)} cells but the header has {len(header)}",
+                               text=json.dumps(cells, ensure_ascii=False))
+                else:
+                    yield _csv_record(index, line, dict(zip(header, cells, strict=True)))
+                index += 1
+        except UnicodeDecodeError as e:
+            raise DataError(path, index, f"not valid UTF-8 (byte offset {e.start} in a read block)") from None
+        except csv.Error as e:
+            problem = f"a field is over the {limit / 2**20:g} MB limit (raise max_record_mb / --max-record-mb)" \
+                if "field larger than field limit" in str(e) else f"malformed CSV: {e}"
+            raise DataError(path, index, problem, line=line) from None
+
+
+def _csv_record(index: int, line: int, row: dict[str, str]) -> _Raw:
+    record: dict[str, Any] = dict(row)
+    for key in _NESTED:
+        value = row.get(key, "")
+        if value.startswith("["):
+            try:
+                record[key] = json.loads(value)
+            except json.JSONDecodeError as e:
+                return _Raw(index, line, error=f"column {key!r} is not valid JSON: {e.msg} at character {e.pos}",
+                            text=json.dumps(row, ensure_ascii=False))
+    return _Raw(index, line, record)
+
+
+def _without_nulls(value: Any) -> Any:
+    """Columnar files give every row every column (null where a row had none): drop those to restore the row."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _arrow_rows(tables: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[_Raw]:
+    """Rows of Arrow batches as JSON-ready dicts: dates, times and decimals become their text."""
+    import pyarrow as pa
+
+    index = 0
+    for table in tables:
+        columns = [c.cast(pa.string()) if pa.types.is_temporal(c.type) or pa.types.is_decimal(c.type) else c
+                   for c in table.columns]
+        for record in pa.Table.from_arrays(columns, names=table.schema.names).to_pylist():
+            yield _Raw(index, None, _without_nulls(record))
+            index += 1
+
+
+def _raw_parquet(path: Path) -> Iterator[_Raw]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=_BATCH)
+        yield from _arrow_rows(batches)
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(path, None, f"not a readable Parquet file: {e}") from None
+
+
+def _raw_hf(path: Path) -> Iterator[_Raw]:
+    from datasets import Dataset, load_from_disk
+
+    try:
+        ds = load_from_disk(str(path))
+    except FileNotFoundError as e:
+        raise DataError(path, None, f"not a saved `datasets` directory ({e})") from None
+    if not isinstance(ds, Dataset):
+        raise DataError(path, None, f"holds the splits {', '.join(ds)}; point at one of them, e.g. {path}/{next(iter(ds))}")
+    yield from _arrow_rows(ds.with_format("arrow").iter(batch_size=_BATCH))
+
+
+def raw_records(path: Path, max_record_mb: float = 16.0) -> Iterator[_Raw]:
+    """The file's records as parsed values (or the error that stopped a record), in file order."""
+    if not path.exists():
+        raise DataError(path, None, "no such file or directory")
+    kind = container_of(path)
+    limit = int(max_record_mb * 2**20)
+    if kind != "hf" and path.stat().st_size == 0:
+        raise DataError(path, None, "the file is empty: it holds no records")
+    if kind == "jsonl":
+        yield from _raw_jsonl(path, limit)
+    elif kind == "json":
+        yield from _raw_json(path)
+    elif kind == "csv":
+        yield from _raw_csv(path, limit)
+    elif kind == "parquet":
+        yield from _raw_parquet(path)
+    else:
+        yield from _raw_hf(path)
+
+
+# ---------------------------------------------------------------- examples
+
+
+def _renamed(record: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = columns.get(key, key)
+        if name in out:
+            raise RecordError(f"renaming columns gives two fields named {name!r}")
+        out[name] = value
+    return out
+
+
+def read_examples(
+    path: Path | str, options: ReadOptions | None = None, reject: Callable[[Reject], None] | None = None
+) -> Iterator[Example]:
+    """Stream a dataset file as Examples.
+
+    With `on_error="fail"` the first bad record raises DataError; with "skip" it goes to `reject` (if given)
+    and reading goes on. Without a forced format the first readable record sets the file's format.
+    """
+    path = Path(path)
+    opts = options or ReadOptions()
+    fmt: Format | None = opts.format
+    if fmt is not None and fmt not in FORMATS:
+        raise DataError(path, None, f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if opts.on_error not in ("fail", "skip"):
+        raise ValueError(f"on_error must be 'fail' or 'skip', not {opts.on_error!r}")
+    stem = path.name if path.is_dir() else path.stem
+    seen = 0
+    for raw in raw_records(path, opts.max_record_mb):
+        seen += 1
+        problem = raw.error
+        example = None
+        if problem is None:
+            try:
+                example = _example(raw, opts, fmt, path, stem)
+                fmt = example.metadata["format"]
+            except RecordError as e:
+                problem = str(e)
+        if example is not None:
+            yield example
+            continue
+        if opts.on_error == "fail":
+            raise DataError(path, raw.index, problem or "unreadable", raw.line)
+        if reject is not None:
+            text = raw.text or json.dumps(raw.record, ensure_ascii=False, default=str)
+            reject(Reject(str(path), raw.index, raw.line, problem or "unreadable", text[: 1 << 20]))
+    if seen == 0:
+        raise DataError(path, None, "the file is empty: it holds no records")
+
+
+def _example(raw: _Raw, opts: ReadOptions, fmt: Format | None, path: Path, stem: str) -> Example:
+    """One parsed record as an Example in `fmt` (or the format it shows, when none is set yet)."""
+    record = raw.record
+    if opts.columns and isinstance(record, dict):
+        record = _renamed(record, opts.columns)
+    found = detect_format(record)
+    if found is None and (fmt is None or (isinstance(record, dict) and not FORMAT_KEYS[fmt] & record.keys())):
+        keys = sorted(record) if isinstance(record, dict) else f"a JSON {type(record).__name__}"
+        raise RecordError(f"matches none of the formats ({', '.join(FORMATS)}): it has {keys}")
+    if opts.format is None and fmt is not None and found is not None and found != fmt:
+        raise RecordError(f"is in {found} format but the file's records are {fmt} (set --format to force one)")
+    fmt = fmt or found
+    assert fmt is not None
+    meta = {"source": str(path), "index": raw.index, "format": fmt}
+    try:
+        return to_example(record, fmt, f"{stem}:{raw.index}", meta)
+    except RecordError as e:
+        raise RecordError(f"not a valid {fmt} record: {e}") from None
+
+
+# ---------------------------------------------------------------- writing
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary sibling of `path` that replaces it only when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        if tmp.is_dir():
+            old = path.with_name(f".{path.name}.old{os.getpid()}")
+            if path.exists():
+                path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write dicts one per line, atomically; returns the count."""
+    n = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+        f.flush()
+        os.fsync(f.fileno())
+    return n
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Read lmtailor's own JSONL files (ledgers, checkpoints), which are known to be well formed."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _batches(rows: Iterable[Any]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@contextmanager
+def _spool(rows: Iterable[dict[str, Any]], near: Path, seen: Callable[[list[dict[str, Any]]], None]) -> Iterator[Iterator[list[dict[str, Any]]]]:
+    """Stage rows on disk beside `near`, showing each batch to `seen`, then replay them in batches.
+
+    CSV and Arrow need every row's columns before they write the first one; staging keeps memory to a batch.
+    """
+    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=near.parent) as f:
+        for batch in _batches(rows):
+            seen(batch)
+            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in batch)
+        f.seek(0)
+        yield _batches(map(json.loads, f))
+
+
+def _write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    columns: dict[str, None] = {}
+
+    def seen(batch: list[dict[str, Any]]) -> None:
+        for row in batch:
+            columns.update(dict.fromkeys(row))
+
+    n = 0
+    with _spool(({k: _csv_cell(v) for k, v in row.items()} for row in rows), path, seen) as batches, \
+            atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, list(columns))
+        writer.writeheader()
+        for batch in batches:
+            writer.writerows(batch)
+            n += len(batch)
+    return n
+
+
+@contextmanager
+def _arrow_tables(path: Path, rows: Iterable[dict[str, Any]], fmt: Format) -> Iterator[tuple[pa.Schema, Iterator[pa.Table]]]:
+    """One schema for all rows (Arrow files have one), and the rows as tables in that schema.
+
+    The schema starts from the format's own fields so that even an empty file has them.
+    """
+    import pyarrow as pa
+
+    blank = Example("", [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}])
+    schema = pa.Table.from_pylist([from_example(blank, fmt)]).schema
+
+    def seen(batch: list[dict[str, Any]]) -> None:
+        nonlocal schema
+        schema = pa.unify_schemas([schema, pa.Table.from_pylist(batch).schema], promote_options="permissive")
+
+    try:
+        with _spool(rows, path, seen) as batches:
+            yield schema, (pa.Table.from_pylist(batch, schema=schema) for batch in batches)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise RecordError(f"{path}: the records do not fit one table (a field changes type?): {e}") from None
+
+
+def write_examples(path: Path | str, examples: Iterable[Example], fmt: Format) -> int:
+    """Write Examples in `fmt`, choosing the container by the path's suffix (a directory: `datasets`).
+
+    The file appears only once every example is written: a failure leaves any previous file as it was.
+    """
+    path = Path(path)
+    kind = container_of(path)
+    if fmt not in FORMATS:
+        raise RecordError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    rows = (from_example(ex, fmt) for ex in examples)
+    if kind == "jsonl":
+        return write_jsonl(path, rows)
+    if kind == "json":
+        n = 0
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            f.write("[")
+            for n, row in enumerate(rows, 1):
+                f.write(("," if n > 1 else "") + "\n" + json.dumps(row, ensure_ascii=False))
+            f.write("\n]\n")
+            f.flush()
+            os.fsync(f.fileno())
+        return n
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "csv":
+        return _write_csv(path, rows)
+    import pyarrow as pa
+
+    n = 0
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        with _arrow_tables(path, rows, fmt) as (schema, tables), atomic_path(path) as tmp, \
+                pq.ParquetWriter(tmp, schema) as writer:
+            for table in tables:
+                writer.write_table(table)
+                n += table.num_rows
+        return n
+    from datasets import Dataset
+
+    with _arrow_tables(path, rows, fmt) as (schema, tables), tempfile.TemporaryDirectory(dir=path.parent) as work:
+        staged = Path(work) / "data.arrow"
+        with pa.OSFile(str(staged), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            for table in tables:
+                writer.write_table(table)
+                n += table.num_rows
+        with atomic_path(path) as tmp:
+            Dataset.from_file(str(staged)).save_to_disk(str(tmp))
+    return n

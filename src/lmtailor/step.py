@@ -1,0 +1,71 @@
+"""The step contract, and the ledger every step reports its drops, changes and additions to."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from rich.progress import Progress
+
+from lmtailor.progress import track
+from lmtailor.records import Example
+
+T = TypeVar("T")
+
+
+class StepContext:
+    """What a step may touch while it runs: its ledger, a progress display and a cache folder."""
+
+    def __init__(self, step: str, ledger_path: Path, progress: Progress, cache_dir: Path):
+        self.step = step
+        self.progress = progress
+        self.cache_dir = cache_dir
+        self.counts: Counter[str] = Counter()
+        self.dropped = self.changed = self.added = 0
+        self._file = open(ledger_path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        self._file.write(json.dumps({"step": self.step, **entry}, ensure_ascii=False) + "\n")
+        self.counts[f"{entry['action']}:{entry['reason']}"] += 1
+
+    def drop(self, ex: Example, reason: str, detail: str = "", twin: str | None = None, **extra: Any) -> None:
+        """Record that `ex` leaves the dataset; `twin` names the example kept in its place."""
+        self.dropped += 1
+        entry = {"id": ex.id, "action": "drop", "reason": reason, "detail": detail}
+        if twin is not None:
+            entry["twin"] = twin
+        self._write({**entry, **extra})
+
+    def change(self, ex: Example, reason: str, changes: dict[str, tuple[str, str]]) -> None:
+        """Record field edits as {field: (before, after)}."""
+        self.changed += 1
+        self._write({"id": ex.id, "action": "change", "reason": reason,
+                     "changes": {k: list(v) for k, v in changes.items()}})
+
+    def add(self, ex: Example, reason: str, detail: str = "") -> None:
+        self.added += 1
+        self._write({"id": ex.id, "action": "add", "reason": reason, "detail": detail})
+
+    def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+        return track(self.progress, items, description, total)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Step(BaseModel, ABC):
+    """A curation step: its recipe fields and `run`, a generator from examples to examples.
+
+    Steps stream unless `whole_set` is set (dedup and selection need every example before they decide).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    whole_set: ClassVar[bool] = False
+
+    @abstractmethod
+    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]: ...

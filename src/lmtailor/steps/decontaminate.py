@@ -1,0 +1,51 @@
+"""decontaminate: drop training examples that share a long n-gram with an evaluation set.
+
+A model that saw its test questions in training scores well and has learned nothing; 13-gram overlap
+is the test GPT-3 and most later reports use. Texts shorter than n words match on their whole word sequence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Literal
+
+import xxhash
+from pydantic import Field
+
+from lmtailor.records import Example
+from lmtailor.step import Step, StepContext
+from lmtailor.steps.fields import FieldList
+from lmtailor.steps.inputs import InputSpec
+
+
+_WORD = re.compile(r"\w+")
+
+
+def ngram_keys(text: str, n: int) -> set[int]:
+    """Hashes of the text's lower-cased word n-grams (or of its whole word sequence when shorter)."""
+    words = _WORD.findall(text.lower())
+    if len(words) < n:
+        return {xxhash.xxh3_64_intdigest(" ".join(words))} if words else set()
+    return {xxhash.xxh3_64_intdigest(" ".join(words[i : i + n])) for i in range(len(words) - n + 1)}
+
+
+class Decontaminate(Step):
+    step: Literal["decontaminate"] = "decontaminate"
+    eval: list[InputSpec] = Field(min_length=1)
+    ngram: int = Field(13, ge=1)
+    fields: FieldList = ["instruction", "input", "output"]
+
+    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
+        owner: dict[int, str] = {}
+        for spec in self.eval:
+            for ev in spec.read():
+                for h in ngram_keys(ev.fields(self.fields), self.ngram):
+                    owner.setdefault(h, ev.id)
+        for ex in examples:
+            hit = next((owner[h] for h in sorted(ngram_keys(ex.fields(self.fields), self.ngram)) if h in owner), None)
+            if hit is None:
+                yield ex
+            else:
+                ctx.drop(ex, "eval_overlap", f"shares a {self.ngram}-word sequence with evaluation record {hit}",
+                         twin=hit)

@@ -1,0 +1,157 @@
+"""filter: drop examples a model should not learn from.
+
+Empty, too short or too long answers; answers that parrot the instruction; degenerate repetition;
+garbage characters; the wrong language; and instructions that point at something the model cannot
+see (a URL to read, an image, "the following article" with no article) — training on those teaches
+the model to invent.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+
+from lmtailor.records import Example
+from lmtailor.step import Step, StepContext
+
+_WORD = re.compile(r"\w+")
+_URL = re.compile(r"(https?://|www\.)\S+", re.I)
+_THING = (r"(article|text|passage|paragraph|sentence|sentences|document|email|e-mail|letter|poem|story|essay|"
+          r"report|tweet|review|code|program|function|snippet|table|data|dataset|list|statement|conversation|"
+          r"dialogue|excerpt|news|speech|recipe|song|lyrics|quote|input|message|summary|description|script|"
+          r"equation|expression|word|words|phrase|string|number|numbers|json|xml|html|csv|query)")
+_FOLLOWING = re.compile(rf"\b(following|provided|below|above|this|these)\s+(\w+\s+){{0,2}}?{_THING}\b|"
+                        rf"\b{_THING}\s+(below|above|provided)\b", re.I)
+_INLINE = re.compile(r"[:\"“'«\n]\s*\S")
+_MEDIA = re.compile(r"\b(this|the|attached|following|given|above|below|uploaded|provided)\s+"
+                    r"(image|images|photo|photos|photograph|picture|pictures|screenshot|diagram|video|audio|"
+                    r"recording|clip|chart|graph|attachment)\b|\battached\s+(file|document|image|photo|pdf)\b", re.I)
+_MEDIA_INPUT = re.compile(r"^\s*(<(image|img|photo|video|audio)[^>]*>|attached\b|\[(image|photo|video)[^\]]*\])", re.I)
+_READ_URL = re.compile(r"\b(summari[sz]e|read|watch|visit|open|describe|analy[sz]e|review|explain|listen|"
+                       r"what does|what is in|based on|from)\b", re.I)
+_STOPWORDS = frozenset("the a an of to and is are in for on with that this what how which be as by it from or".split())
+_ALLOWED_SYMBOLS = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’«»–—…•·°±×÷€£¥₹§¶©®™")
+
+
+def unseen_context(instruction: str, inp: str) -> str | None:
+    """Why the instruction depends on something absent, or None."""
+    if _MEDIA.search(instruction) or _MEDIA_INPUT.search(inp):
+        return "refers to an image, audio, video or attached file the model cannot see"
+    url = _URL.search(instruction) or _URL.search(inp)
+    if url:
+        rest = _URL.sub("", f"{instruction} {inp}")
+        if _READ_URL.search(instruction) and len(_WORD.findall(rest)) < 40:
+            return f"asks the model to read {url.group(0)[:80]}, which it cannot open"
+    match = _FOLLOWING.search(instruction)
+    if match and not inp.strip() and not _INLINE.search(instruction[match.end():]):
+        return f"mentions '{match.group(0).strip()}' but no such content is given"
+    return None
+
+
+def looks_english(text: str) -> bool:
+    """Cheap first pass: ordinary English has many of these words; saves a detector call on most records."""
+    words = _WORD.findall(text.lower())
+    return bool(words) and sum(w in _STOPWORDS for w in words) / len(words) >= 0.15
+
+
+def garbage_ratio(text: str) -> float:
+    """Share of characters that are neither letters, digits, whitespace nor ordinary punctuation."""
+    if not text:
+        return 0.0
+    bad = sum(1 for c in text if not (c.isalnum() or c.isspace() or c in _ALLOWED_SYMBOLS)
+              and unicodedata.category(c) not in ("Mn", "Mc"))
+    return bad / len(text)
+
+
+def repeated_ngram_ratio(words: list[str], n: int = 3) -> float:
+    """Share of n-gram occurrences that repeat an earlier one (degenerate loops score high)."""
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def parrots(instruction: str, answer: str) -> bool:
+    """The answer restates the instruction rather than answering it."""
+    a, q = _WORD.findall(answer.lower()), _WORD.findall(instruction.lower())
+    if len(a) < 4 or not q:
+        return False
+    if a == q:
+        return True
+    q_words = set(q)
+    return 0.8 * len(q) <= len(a) <= 1.2 * len(q) and sum(w in q_words for w in a) / len(a) > 0.9
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    from lingua import LanguageDetectorBuilder
+
+    return LanguageDetectorBuilder.from_all_languages().build()
+
+
+def foreign_language(text: str, allowed: list[str], min_confidence: float) -> str | None:
+    """The language `text` is confidently in when that is not an allowed one, else None.
+
+    Short English instructions fool every detector now and then ("Latin"), so only confident calls count.
+    """
+    if "en" in allowed and looks_english(text):
+        return None
+    top = _detector().compute_language_confidence_values(text)[0]
+    code = top.language.iso_code_639_1.name.lower()
+    if code in allowed or top.value < min_confidence:
+        return None
+    return f"{top.language.name.title()} ({top.value:.0%} confident)"
+
+
+class Filter(Step):
+    """Each check can be switched off by setting it to null/false."""
+
+    step: Literal["filter"] = "filter"
+    min_answer_words: int = Field(1, ge=0)
+    max_answer_words: int | None = Field(4096, ge=1)
+    repeats_instruction: bool = True
+    max_repeated_ngram_ratio: float | None = Field(0.5, gt=0, le=1)
+    max_garbage_ratio: float | None = Field(0.3, gt=0, le=1)
+    languages: list[str] | None = ["en"]
+    language_min_chars: int = 40
+    language_min_confidence: float = Field(0.9, gt=0, le=1)
+    unseen_context: bool = True
+
+    def check(self, ex: Example) -> tuple[str, str] | None:
+        """(reason, detail) for the first failed check, or None."""
+        answer, instruction = ex.field("output"), ex.field("instruction")
+        words = _WORD.findall(answer.lower())
+        if not answer.strip():
+            return "empty_answer", "the answer is empty"
+        if len(words) < self.min_answer_words:
+            return "short_answer", f"{len(words)} words, fewer than {self.min_answer_words}"
+        if self.max_answer_words is not None and len(words) > self.max_answer_words:
+            return "long_answer", f"{len(words)} words, more than {self.max_answer_words}"
+        if self.repeats_instruction and parrots(instruction, answer):
+            return "repeats_instruction", "the answer restates the instruction"
+        if self.max_repeated_ngram_ratio is not None and len(words) >= 30:
+            ratio = repeated_ngram_ratio(words)
+            if ratio > self.max_repeated_ngram_ratio:
+                return "repetition", f"{ratio:.0%} of its 3-grams repeat"
+        if self.max_garbage_ratio is not None:
+            ratio = garbage_ratio(answer)
+            if ratio > self.max_garbage_ratio:
+                return "garbage", f"{ratio:.0%} of its characters are not text"
+        if self.unseen_context and (why := unseen_context(instruction, ex.input)):
+            return "unseen_context", why
+        if self.languages and len(instruction) >= self.language_min_chars and (
+            lang := foreign_language(instruction, self.languages, self.language_min_confidence)
+        ):
+            return "language", f"the instruction is in {lang}, not {', '.join(self.languages)}"
+        return None
+
+    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
+        for ex in examples:
+            failed = self.check(ex)
+            if failed is None:
+                yield ex
+            else:
+                ctx.drop(ex, *failed)

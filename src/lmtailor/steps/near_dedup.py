@@ -1,0 +1,38 @@
+"""near_dedup: MinHash + LSH over word or character shingles; one example kept per cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Literal
+
+from pydantic import Field
+
+from lmtailor.clusters import KeepPolicy, drop_duplicates
+from lmtailor.minhash import MinHasher, Shingler, near_duplicate_pairs
+from lmtailor.records import Example
+from lmtailor.step import Step, StepContext
+from lmtailor.steps.fields import FieldList
+
+
+class NearDedup(Step):
+    """Drops examples whose estimated Jaccard similarity to another reaches `threshold`."""
+
+    step: Literal["near_dedup"] = "near_dedup"
+    whole_set = True
+    fields: FieldList = ["instruction", "input", "output"]
+    threshold: float = Field(0.8, gt=0, lt=1)
+    num_perm: int = Field(128, ge=16, le=1024)
+    shingle: Literal["word", "char"] = "word"
+    ngram: int = Field(3, ge=1, le=16)
+    keep: KeepPolicy = "first"
+    score_field: str = "score"
+    seed: int = 1
+
+    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
+        items = list(examples)
+        shingler = Shingler(self.shingle, self.ngram)
+        texts = (shingler(ex.fields(self.fields)) for ex in ctx.track(items, "near_dedup: minhash"))
+        sigs = MinHasher(self.num_perm, self.seed).signatures(texts)
+        pairs, sims = near_duplicate_pairs(sigs, self.threshold)
+        yield from drop_duplicates(items, pairs, sims, ctx, reason="near_duplicate", keep=self.keep,
+                                   score_field=self.score_field)

@@ -1,0 +1,152 @@
+"""normalize: repair text, blank placeholder fields, and standardise answers (canonical SQL, a fixed template).
+
+Standardising outputs teaches the model the task rather than its annotators' habits: with canonical SQL it
+learns SQL, not spacing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Literal
+
+import ftfy
+import sqlglot
+from pydantic import BaseModel, ConfigDict, field_validator
+from sqlglot.errors import SqlglotError
+
+from lmtailor.records import Example
+from lmtailor.step import Step, StepContext
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u00ad]")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_TRAILING = re.compile(r"[ \t]+\n")
+
+DEFAULT_PLACEHOLDERS = ["<noinput>", "<no input>", "no input", "n/a", "na", "none", "null", "nil", ".", "-", "..."]
+
+
+class SqlOptions(BaseModel):
+    """Canonical SQL: sqlglot's one-line form with upper-case keywords, for `dialect`."""
+
+    model_config = ConfigDict(extra="forbid")
+    dialect: str = "sqlite"
+    invalid: Literal["keep", "drop"] = "drop"
+
+    @field_validator("dialect")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        sqlglot.Dialect.get_or_raise(v)
+        return v
+
+
+def repair_unicode(text: str) -> str:
+    """ftfy's mojibake and HTML-entity repair; pure ASCII has nothing for it to fix but entities."""
+    return text if text.isascii() and "&" not in text else ftfy.fix_text(text)
+
+
+def strip_control(text: str) -> str:
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def tidy_whitespace(text: str) -> str:
+    """Trailing spaces, runs of blank lines and outer whitespace; indentation inside lines is kept (code)."""
+    text = text.replace("\u00a0", " ").replace("\t\n", "\n")
+    return _BLANK_LINES.sub("\n\n", _TRAILING.sub("\n", text)).strip()
+
+
+def canonical_sql(text: str, dialect: str) -> str:
+    statements = sqlglot.transpile(text, read=dialect, write=dialect, pretty=False)
+    return "; ".join(statements)
+
+
+class Normalize(Step):
+    """Repairs text in every field; blanks placeholders; optional canonical SQL and answer template."""
+
+    step: Literal["normalize"] = "normalize"
+    unicode: bool = True
+    control_chars: bool = True
+    whitespace: bool = True
+    placeholders: list[str] = DEFAULT_PLACEHOLDERS
+    output_placeholders: list[str] = ["<nooutput>", "<no output>"]
+    sql: SqlOptions | None = None
+    answer_template: str | None = None
+
+    @field_validator("answer_template")
+    @classmethod
+    def _has_slot(cls, v: str | None) -> str | None:
+        if v is not None and v.count("{answer}") != 1:
+            raise ValueError("answer_template must contain {answer} exactly once, e.g. 'Sure! {answer}'")
+        return v
+
+    def _text_fixes(self) -> list[tuple[str, Callable[[str], str]]]:
+        fixes: list[tuple[str, Callable[[str], str]]] = []
+        if self.unicode:
+            fixes.append(("unicode", repair_unicode))
+        if self.control_chars:
+            fixes.append(("control_chars", strip_control))
+        if self.whitespace:
+            fixes.append(("whitespace", tidy_whitespace))
+        return fixes
+
+    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
+        fixes = self._text_fixes()
+        blank_in = {p.casefold() for p in self.placeholders}
+        blank_out = {p.casefold() for p in self.output_placeholders}
+        for ex in examples:
+            for reason, fix in fixes:
+                _apply(ex, ctx, reason, fix, ("system", "instruction", "input", "output"))
+            if ex.input and ex.input.strip().casefold() in blank_in:
+                _apply(ex, ctx, "placeholder_input", lambda _: "", ("input",))
+            _apply(ex, ctx, "placeholder_output", lambda t: "" if t.strip().casefold() in blank_out else t, ("output",))
+            if self.sql is not None and not self._sql(ex, ctx):
+                continue
+            if self.answer_template is not None:
+                _apply(ex, ctx, "template", self._templated, ("output",))
+            yield ex
+
+    def _sql(self, ex: Example, ctx: StepContext) -> bool:
+        """Canonicalise SQL answers; False when an answer does not parse and the recipe drops those."""
+        assert self.sql is not None
+        dialect = self.sql.dialect
+        try:
+            _apply(ex, ctx, "sql", lambda t: canonical_sql(t, dialect) if t.strip() else t, ("output",))
+        except SqlglotError as e:
+            if self.sql.invalid == "drop":
+                ctx.drop(ex, "invalid_sql", f"answer is not valid {dialect} SQL: {str(e).splitlines()[0][:200]}")
+                return False
+        return True
+
+    def _templated(self, answer: str) -> str:
+        assert self.answer_template is not None
+        prefix, suffix = self.answer_template.split("{answer}")
+        if not answer or (answer.startswith(prefix) and answer.endswith(suffix)):
+            return answer
+        return prefix + answer + suffix
+
+
+def _apply(ex: Example, ctx: StepContext, reason: str, fix: Callable[[str], str], fields: tuple[str, ...]) -> None:
+    """Apply `fix` to the named fields in place and ledger what changed."""
+    changes: dict[str, tuple[str, str]] = {}
+    if "input" in fields and ex.input:
+        new = fix(ex.input)
+        if new != ex.input:
+            changes["input"] = (ex.input, new)
+            ex.input = new
+    roles = {"system": "system", "instruction": "user", "output": "assistant"}
+    for f in fields:
+        role = roles.get(f)
+        if role is None:
+            continue
+        for i, m in enumerate(ex.messages):
+            if m["role"] == role and m["content"]:
+                new = fix(m["content"])
+                if new != m["content"]:
+                    key = f if _count(ex, role) == 1 else f"{f}[{i}]"
+                    changes[key] = (m["content"], new)
+                    ex.messages[i] = {**m, "content": new}
+    if changes:
+        ctx.change(ex, reason, changes)
+
+
+def _count(ex: Example, role: str) -> int:
+    return sum(1 for m in ex.messages if m["role"] == role)

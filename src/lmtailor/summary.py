@@ -1,0 +1,36 @@
+"""Terminal summaries of a curate run, read from its manifest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def steps_table(manifest: dict[str, Any]) -> Table:
+    """Per step: records in and out, what it dropped, changed or added, its time, and its main reasons."""
+    table = Table(title="curate: what each step did", title_justify="left")
+    for col in ("step", "in", "out", "dropped", "changed", "added", "seconds"):
+        table.add_column(col, justify="left" if col == "step" else "right")
+    table.add_column("reasons")
+    for s in manifest["steps"]:
+        reasons = s.get("reasons", {})
+        top = sorted(reasons.items(), key=lambda kv: -kv[1])[:4]
+        text = ", ".join(f"{k} {v:,}" for k, v in top)
+        if s["step"] == "read" and s.get("rejected"):
+            text = f"reject:unreadable {s['rejected']:,}"
+        table.add_row(s["step"], f"{s['in']:,}", f"{s['out']:,}", f"{s.get('dropped', 0):,}",
+                      f"{s.get('changed', 0):,}", f"{s.get('added', 0):,}", f"{s['seconds']:.2f}", text)
+    return table
+
+
+def print_summary(manifest: dict[str, Any], out_dir: str, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(steps_table(manifest))
+    c = manifest["counts"]
+    status = "[green]every record accounted for[/]" if c["accounted"] else "[red]records unaccounted for[/]"
+    console.print(f"input {c['input']:,} = kept {c['kept']:,} + dropped {c['dropped']:,} + rejected "
+                  f"{c['rejected']:,} - added {c['added']:,}: {status}")
+    console.print(f"wrote {out_dir}/{manifest['output']['path']} ({manifest['output']['format']}), ledger.jsonl, "
+                  f"rejects.jsonl, clusters.jsonl, manifest.json  [dim]lmtailor explain ID --run {out_dir}[/]")

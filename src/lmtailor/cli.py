@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,8 +22,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _fail(message: str) -> None:
@@ -30,18 +31,36 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-@app.command(epilog="Example:  lmtailor curate data.jsonl --out runs/clean --steps normalize,exact_dedup,near_dedup,filter\n\n"
-             "          lmtailor curate --recipe recipes/sql.yaml --out runs/sql --on-error skip")
+@app.command(
+    epilog="Example:  lmtailor curate data.jsonl --out runs/clean --steps normalize,exact_dedup,near_dedup,filter\n\n"
+    "          lmtailor curate --recipe recipes/sql.yaml --out runs/sql --on-error skip"
+)
 def curate(
-    inputs: Annotated[list[Path] | None, typer.Argument(help="Dataset files or `datasets` folders (recipe: inputs).")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for the data, ledger and manifest.")] = Path("runs/curate"),
+    inputs: Annotated[
+        list[Path] | None, typer.Argument(help="Dataset files or `datasets` folders (recipe: inputs).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for the data, ledger and manifest.")] = Path(
+        "runs/curate"
+    ),
     recipe: Annotated[Path | None, typer.Option(help="YAML recipe; the flags below override its fields.")] = None,
-    steps: Annotated[str | None, typer.Option(help="Comma-separated steps with default settings (recipe: steps).")] = None,
-    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset (recipe: inputs[].format).")] = None,
-    output: Annotated[str | None, typer.Option(help="Output file name; its suffix picks JSONL/JSON/Parquet/CSV (recipe: output).")] = None,
-    output_format: Annotated[str | None, typer.Option(help="alpaca, sharegpt, openai or prompt_completion (recipe: output_format).")] = None,
-    on_error: Annotated[str | None, typer.Option(help="fail (default) or skip bad records into rejects.jsonl (recipe: on_error).")] = None,
-    max_record_mb: Annotated[float | None, typer.Option(help="Largest record accepted (recipe: max_record_mb).")] = None,
+    steps: Annotated[
+        str | None, typer.Option(help="Comma-separated steps with default settings (recipe: steps).")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option(help="Input format, auto-detected if unset (recipe: inputs[].format).")
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option(help="Output file name; its suffix picks JSONL/JSON/Parquet/CSV (recipe: output).")
+    ] = None,
+    output_format: Annotated[
+        str | None, typer.Option(help="alpaca, sharegpt, openai or prompt_completion (recipe: output_format).")
+    ] = None,
+    on_error: Annotated[
+        str | None, typer.Option(help="fail (default) or skip bad records into rejects.jsonl (recipe: on_error).")
+    ] = None,
+    max_record_mb: Annotated[
+        float | None, typer.Option(help="Largest record accepted (recipe: max_record_mb).")
+    ] = None,
     fresh: Annotated[bool, typer.Option(help="Ignore checkpoints of an earlier, interrupted run.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -57,8 +76,12 @@ def curate(
     overrides: dict[str, Any] = {}
     if inputs:
         overrides["inputs"] = [{"path": str(p), **({"format": format} if format else {})} for p in inputs]
-    for key, value in (("output", output), ("output_format", output_format), ("on_error", on_error),
-                       ("max_record_mb", max_record_mb)):
+    for key, value in (
+        ("output", output),
+        ("output_format", output_format),
+        ("on_error", on_error),
+        ("max_record_mb", max_record_mb),
+    ):
         if value is not None:
             overrides[key] = value
     try:
@@ -67,7 +90,9 @@ def curate(
         if recipe is not None:
             r = Recipe.load(recipe, overrides)
         elif inputs:
-            overrides.setdefault("steps", [default_step(s) for s in ("normalize", "exact_dedup", "near_dedup", "filter")])
+            overrides.setdefault(
+                "steps", [default_step(s) for s in ("normalize", "exact_dedup", "near_dedup", "filter")]
+            )
             r = Recipe.parse(overrides, "command line")
         else:
             _fail("give input files or --recipe")
@@ -111,7 +136,12 @@ def explain(
 @app.command(epilog="Example:  lmtailor convert lima.json lima.parquet --to openai")
 def convert(
     source: Annotated[Path, typer.Argument(help="Input file or `datasets` folder.")],
-    target: Annotated[Path, typer.Argument(help="Output path; the suffix picks the container (.jsonl .json .parquet .csv, or none for a `datasets` folder).")],
+    target: Annotated[
+        Path,
+        typer.Argument(
+            help="Output path; its suffix picks .jsonl .json .parquet .csv; no suffix: a `datasets` folder."
+        ),
+    ],
     to: Annotated[str, typer.Option(help="Output format: alpaca, sharegpt, openai, prompt_completion.")] = "openai",
     format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
     on_error: Annotated[str, typer.Option(help="fail or skip (skipped records are listed on stderr).")] = "fail",
@@ -120,8 +150,9 @@ def convert(
     rejected: list[str] = []
     opts = ReadOptions(format=format, on_error=on_error)  # type: ignore[arg-type]
     try:
-        n = write_examples(target, read_examples(source, opts, lambda r: rejected.append(f"record {r.index}: {r.reason}")),
-                           to)  # type: ignore[arg-type]
+        n = write_examples(
+            target, read_examples(source, opts, lambda r: rejected.append(f"record {r.index}: {r.reason}")), to
+        )  # type: ignore[arg-type]
     except (DataError, RecordError) as e:
         _fail(str(e))
         return
@@ -140,4 +171,3 @@ def demo(
 
     if not run_demo(out, progress=progress):
         raise typer.Exit(1)
-

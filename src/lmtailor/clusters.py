@@ -77,5 +77,10 @@ def drop_duplicates(
             yield ex
             continue
         sim = round(best_sim.get(idx, 0.0), 4)
-        ctx.drop(ex, reason, f"in a cluster of {sizes[roots[idx]]} kept as {items[k].id} (similarity {sim})",
-                 twin=items[k].id, similarity=sim)
+        ctx.drop(
+            ex,
+            reason,
+            f"in a cluster of {sizes[roots[idx]]} kept as {items[k].id} (similarity {sim})",
+            twin=items[k].id,
+            similarity=sim,
+        )

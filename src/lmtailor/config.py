@@ -79,6 +79,7 @@ class Recipe(BaseModel):
 
     def relative_to(self, base: Path) -> Recipe:
         """Resolve relative input, eval and mix paths against `base`."""
+
         def fix(spec: InputSpec) -> None:
             if not spec.path.is_absolute():
                 spec.path = base / spec.path
@@ -95,6 +96,8 @@ def default_step(name: str) -> dict[str, Any]:
     """The recipe entry for a step named on the command line, with its defaults."""
     if name not in STEP_NAMES or name in ("decontaminate", "mix", "select"):
         usable = [n for n in STEP_NAMES if n not in ("decontaminate", "mix", "select")]
-        raise RecipeError(f"--steps takes {', '.join(usable)}; decontaminate, mix and select need a recipe "
-                          f"(they name other datasets or a size)")
+        raise RecipeError(
+            f"--steps takes {', '.join(usable)}; decontaminate, mix and select need a recipe "
+            f"(they name other datasets or a size)"
+        )
     return {"step": name}

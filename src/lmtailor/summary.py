@@ -20,8 +20,16 @@ def steps_table(manifest: dict[str, Any]) -> Table:
         text = ", ".join(f"{k} {v:,}" for k, v in top)
         if s["step"] == "read" and s.get("rejected"):
             text = f"reject:unreadable {s['rejected']:,}"
-        table.add_row(s["step"], f"{s['in']:,}", f"{s['out']:,}", f"{s.get('dropped', 0):,}",
-                      f"{s.get('changed', 0):,}", f"{s.get('added', 0):,}", f"{s['seconds']:.2f}", text)
+        table.add_row(
+            s["step"],
+            f"{s['in']:,}",
+            f"{s['out']:,}",
+            f"{s.get('dropped', 0):,}",
+            f"{s.get('changed', 0):,}",
+            f"{s.get('added', 0):,}",
+            f"{s['seconds']:.2f}",
+            text,
+        )
     return table
 
 
@@ -30,7 +38,11 @@ def print_summary(manifest: dict[str, Any], out_dir: str, console: Console | Non
     console.print(steps_table(manifest))
     c = manifest["counts"]
     status = "[green]every record accounted for[/]" if c["accounted"] else "[red]records unaccounted for[/]"
-    console.print(f"input {c['input']:,} = kept {c['kept']:,} + dropped {c['dropped']:,} + rejected "
-                  f"{c['rejected']:,} - added {c['added']:,}: {status}")
-    console.print(f"wrote {out_dir}/{manifest['output']['path']} ({manifest['output']['format']}), ledger.jsonl, "
-                  f"rejects.jsonl, clusters.jsonl, manifest.json  [dim]lmtailor explain ID --run {out_dir}[/]")
+    console.print(
+        f"input {c['input']:,} = kept {c['kept']:,} + dropped {c['dropped']:,} + rejected "
+        f"{c['rejected']:,} - added {c['added']:,}: {status}"
+    )
+    console.print(
+        f"wrote {out_dir}/{manifest['output']['path']} ({manifest['output']['format']}), ledger.jsonl, "
+        f"rejects.jsonl, clusters.jsonl, manifest.json  [dim]lmtailor explain ID --run {out_dir}[/]"
+    )

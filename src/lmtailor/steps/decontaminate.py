@@ -18,7 +18,6 @@ from lmtailor.step import Step, StepContext
 from lmtailor.steps.fields import FieldList
 from lmtailor.steps.inputs import InputSpec
 
-
 _WORD = re.compile(r"\w+")
 
 
@@ -26,8 +25,8 @@ def ngram_keys(text: str, n: int) -> set[int]:
     """Hashes of the text's lower-cased word n-grams (or of its whole word sequence when shorter)."""
     words = _WORD.findall(text.lower())
     if len(words) < n:
-        return {xxhash.xxh3_64_intdigest(" ".join(words))} if words else set()
-    return {xxhash.xxh3_64_intdigest(" ".join(words[i : i + n])) for i in range(len(words) - n + 1)}
+        return {xxhash.xxh3_64_intdigest(" ".join(words).encode())} if words else set()
+    return {xxhash.xxh3_64_intdigest(" ".join(words[i : i + n]).encode()) for i in range(len(words) - n + 1)}
 
 
 class Decontaminate(Step):
@@ -47,5 +46,6 @@ class Decontaminate(Step):
             if hit is None:
                 yield ex
             else:
-                ctx.drop(ex, "eval_overlap", f"shares a {self.ngram}-word sequence with evaluation record {hit}",
-                         twin=hit)
+                ctx.drop(
+                    ex, "eval_overlap", f"shares a {self.ngram}-word sequence with evaluation record {hit}", twin=hit
+                )

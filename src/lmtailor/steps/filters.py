@@ -21,20 +21,57 @@ from lmtailor.step import Step, StepContext
 
 _WORD = re.compile(r"\w+")
 _URL = re.compile(r"(https?://|www\.)\S+", re.I)
-_THING = (r"(article|text|passage|paragraph|sentence|sentences|document|email|e-mail|letter|poem|story|essay|"
-          r"report|tweet|review|code|program|function|snippet|table|data|dataset|list|statement|conversation|"
-          r"dialogue|excerpt|news|speech|recipe|song|lyrics|quote|input|message|summary|description|script|"
-          r"equation|expression|word|words|phrase|string|number|numbers|json|xml|html|csv|query)")
-_FOLLOWING = re.compile(rf"\b(following|provided|below|above|this|these)\s+(\w+\s+){{0,2}}?{_THING}\b|"
-                        rf"\b{_THING}\s+(below|above|provided)\b", re.I)
+_THING = (
+    r"(article|text|passage|paragraph|sentence|sentences|document|email|e-mail|letter|poem|story|essay|"
+    r"report|tweet|review|code|program|function|snippet|table|data|dataset|list|statement|conversation|"
+    r"dialogue|excerpt|news|speech|recipe|song|lyrics|quote|input|message|summary|description|script|"
+    r"equation|expression|word|words|phrase|string|number|numbers|json|xml|html|csv|query)"
+)
+_FOLLOWING = re.compile(
+    rf"\b(following|provided|below|above|this|these)\s+(\w+\s+){{0,2}}?{_THING}\b|"
+    rf"\b{_THING}\s+(below|above|provided)\b",
+    re.I,
+)
 _INLINE = re.compile(r"[:\"“'«\n]\s*\S")
-_MEDIA = re.compile(r"\b(this|the|attached|following|given|above|below|uploaded|provided)\s+"
-                    r"(image|images|photo|photos|photograph|picture|pictures|screenshot|diagram|video|audio|"
-                    r"recording|clip|chart|graph|attachment)\b|\battached\s+(file|document|image|photo|pdf)\b", re.I)
+_MEDIA = re.compile(
+    r"\b(this|the|attached|following|given|above|below|uploaded|provided)\s+"
+    r"(image|images|photo|photos|photograph|picture|pictures|screenshot|diagram|video|audio|"
+    r"recording|clip|chart|graph|attachment)\b|\battached\s+(file|document|image|photo|pdf)\b",
+    re.I,
+)
 _MEDIA_INPUT = re.compile(r"^\s*(<(image|img|photo|video|audio)[^>]*>|attached\b|\[(image|photo|video)[^\]]*\])", re.I)
-_READ_URL = re.compile(r"\b(summari[sz]e|read|watch|visit|open|describe|analy[sz]e|review|explain|listen|"
-                       r"what does|what is in|based on|from)\b", re.I)
-_STOPWORDS = frozenset("the a an of to and is are in for on with that this what how which be as by it from or".split())
+_READ_URL = re.compile(
+    r"\b(summari[sz]e|read|watch|visit|open|describe|analy[sz]e|review|explain|listen|"
+    r"what does|what is in|based on|from)\b",
+    re.I,
+)
+_STOPWORDS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "to",
+        "and",
+        "is",
+        "are",
+        "in",
+        "for",
+        "on",
+        "with",
+        "that",
+        "this",
+        "what",
+        "how",
+        "which",
+        "be",
+        "as",
+        "by",
+        "it",
+        "from",
+        "or",
+    ]
+)
 _ALLOWED_SYMBOLS = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’«»–—…•·°±×÷€£¥₹§¶©®™")
 
 
@@ -48,7 +85,7 @@ def unseen_context(instruction: str, inp: str) -> str | None:
         if _READ_URL.search(instruction) and len(_WORD.findall(rest)) < 40:
             return f"asks the model to read {url.group(0)[:80]}, which it cannot open"
     match = _FOLLOWING.search(instruction)
-    if match and not inp.strip() and not _INLINE.search(instruction[match.end():]):
+    if match and not inp.strip() and not _INLINE.search(instruction[match.end() :]):
         return f"mentions '{match.group(0).strip()}' but no such content is given"
     return None
 
@@ -63,8 +100,11 @@ def garbage_ratio(text: str) -> float:
     """Share of characters that are neither letters, digits, whitespace nor ordinary punctuation."""
     if not text:
         return 0.0
-    bad = sum(1 for c in text if not (c.isalnum() or c.isspace() or c in _ALLOWED_SYMBOLS)
-              and unicodedata.category(c) not in ("Mn", "Mc"))
+    bad = sum(
+        1
+        for c in text
+        if not (c.isalnum() or c.isspace() or c in _ALLOWED_SYMBOLS) and unicodedata.category(c) not in ("Mn", "Mc")
+    )
     return bad / len(text)
 
 
@@ -142,8 +182,10 @@ class Filter(Step):
                 return "garbage", f"{ratio:.0%} of its characters are not text"
         if self.unseen_context and (why := unseen_context(instruction, ex.input)):
             return "unseen_context", why
-        if self.languages and len(instruction) >= self.language_min_chars and (
-            lang := foreign_language(instruction, self.languages, self.language_min_confidence)
+        if (
+            self.languages
+            and len(instruction) >= self.language_min_chars
+            and (lang := foreign_language(instruction, self.languages, self.language_min_confidence))
         ):
             return "language", f"the instruction is in {lang}, not {', '.join(self.languages)}"
         return None

@@ -34,16 +34,19 @@ class Mix(Step):
         """How many records to take from each source."""
         want = round(n_task * self.ratio / (1 - self.ratio))
         total_w = sum(s.weight for s in self.sources)
-        return [min(size, s.max if s.max is not None else size, round(want * s.weight / total_w))
-                for s, size in zip(self.sources, sizes, strict=True)]
+        return [
+            min(size, s.max if s.max is not None else size, round(want * s.weight / total_w))
+            for s, size in zip(self.sources, sizes, strict=True)
+        ]
 
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
         task = list(examples)
         pools = [list(s.read()) for s in self.sources]
         rng = random.Random(self.seed)
         mixed: list[Example] = []
-        for source, pool, quota in zip(self.sources, pools, self.quotas(len(task), [len(p) for p in pools]),
-                                       strict=True):
+        for source, pool, quota in zip(
+            self.sources, pools, self.quotas(len(task), [len(p) for p in pools]), strict=True
+        ):
             for i in sorted(rng.sample(range(len(pool)), quota)):
                 ex = pool[i]
                 ex.metadata["mix_source"] = str(source.path)

@@ -34,5 +34,6 @@ class NearDedup(Step):
         texts = (shingler(ex.fields(self.fields)) for ex in ctx.track(items, "near_dedup: minhash"))
         sigs = MinHasher(self.num_perm, self.seed).signatures(texts)
         pairs, sims = near_duplicate_pairs(sigs, self.threshold)
-        yield from drop_duplicates(items, pairs, sims, ctx, reason="near_duplicate", keep=self.keep,
-                                   score_field=self.score_field)
+        yield from drop_duplicates(
+            items, pairs, sims, ctx, reason="near_duplicate", keep=self.keep, score_field=self.score_field
+        )

@@ -41,7 +41,7 @@ class Select(Step):
         key = self.score_field
         scores = np.array([score_of(ex, key) if key else default_score(ex) for ex in items])
         order = np.argsort(-scores, kind="stable")
-        vecs = embed([ex.fields(self.fields) for ex in items], ctx.cache_dir, ctx.progress, "select: embed")
+        vecs = embed([ex.fields(self.fields) for ex in items], ctx.progress, "select: embed")
         chosen = np.zeros((min(self.n, len(items)), vecs.shape[1]), dtype=np.float32)
         chosen_idx: list[int] = []
         fate: dict[int, tuple[str, str, str | None]] = {}

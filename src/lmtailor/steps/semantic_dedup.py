@@ -44,7 +44,8 @@ class SemanticDedup(Step):
 
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
         items = list(examples)
-        vecs = embed([ex.fields(self.fields) for ex in items], ctx.cache_dir, ctx.progress, "semantic_dedup: embed")
+        vecs = embed([ex.fields(self.fields) for ex in items], ctx.progress, "semantic_dedup: embed")
         pairs, sims = similar_pairs(vecs, self.threshold, self.top_k)
-        yield from drop_duplicates(items, pairs, sims, ctx, reason="semantic_duplicate", keep=self.keep,
-                                   score_field=self.score_field)
+        yield from drop_duplicates(
+            items, pairs, sims, ctx, reason="semantic_duplicate", keep=self.keep, score_field=self.score_field
+        )

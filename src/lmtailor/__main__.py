@@ -1,0 +1,5 @@
+"""`python -m lmtailor` runs the CLI."""
+
+from lmtailor.cli import app
+
+app()

@@ -1,0 +1,156 @@
+"""The curate run as a whole: accounting, reproducibility, resume after SIGKILL, explain, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lmtailor.cli import app
+from lmtailor.config import Recipe
+from lmtailor.io import read_jsonl
+from lmtailor.pipeline import curate
+
+RECIPE = """
+inputs:
+  - path: {src}
+on_error: skip
+steps:
+  - step: normalize
+  - step: exact_dedup
+  - step: near_dedup
+    threshold: 0.7
+  - step: semantic_dedup
+    threshold: 0.97
+  - step: filter
+"""
+
+
+@pytest.fixture
+def sample(tmp_path: Path, shared_data: Path) -> Path:
+    """500 real Alpaca lines plus two unreadable ones and an exact duplicate."""
+    lines = (shared_data / "alpaca" / "alpaca_data_52k.jsonl").read_text().splitlines()[:500]
+    lines[10] = '{"instruction": "broken", "output": '
+    lines.insert(20, '{"prompt": 1}')
+    lines.append(lines[5])
+    path = tmp_path / "sample.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _recipe(tmp_path: Path, src: Path) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE.format(src=src))
+    return path
+
+
+def test_every_record_is_accounted_for(tmp_path: Path, sample: Path) -> None:
+    manifest = curate(Recipe.load(_recipe(tmp_path, sample)), tmp_path / "run", progress=False)
+    c = manifest["counts"]
+    assert c["input"] == 502 and c["rejected"] == 2 and c["accounted"]
+    assert c["kept"] + c["dropped"] + c["rejected"] == c["input"]
+    ledger = list(read_jsonl(tmp_path / "run" / "ledger.jsonl"))
+    assert sum(e["action"] == "drop" for e in ledger) == c["dropped"]
+    rejects = list(read_jsonl(tmp_path / "run" / "rejects.jsonl"))
+    assert [(r["index"], r["line"]) for r in rejects] == [(10, 11), (20, 21)]
+    assert "invalid JSON" in rejects[0]["reason"] and "none of the formats" in rejects[1]["reason"]
+    assert any(e["reason"] == "exact_duplicate" and e["twin"] == "sample:5" for e in ledger)
+    assert [s["step"] for s in manifest["steps"]] == [
+        "read",
+        "0:normalize",
+        "1:exact_dedup",
+        "2:near_dedup",
+        "3:semantic_dedup",
+        "4:filter",
+    ]
+
+
+def test_rerun_is_byte_identical(tmp_path: Path, sample: Path) -> None:
+    recipe = Recipe.load(_recipe(tmp_path, sample))
+    curate(recipe, tmp_path / "a", progress=False)
+    curate(recipe, tmp_path / "b", progress=False, fresh=True)
+    for name in ("curated.jsonl", "ledger.jsonl", "rejects.jsonl", "clusters.jsonl"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_killed_run_resumes_from_checkpoint(tmp_path: Path, sample: Path) -> None:
+    recipe_path = _recipe(tmp_path, sample)
+    run = tmp_path / "run"
+    # an empty embedding cache keeps the child busy in semantic_dedup long enough to be killed there
+    env = {**os.environ, "LMTAILOR_NO_PROGRESS": "1", "LMTAILOR_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmtailor", "curate", "--recipe", str(recipe_path), "--out", str(run)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    checkpoint = run / ".work" / "ckpt-2.jsonl"  # written once near_dedup (a whole-set step) is done
+    deadline = time.time() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert checkpoint.exists(), "the run never reached its near_dedup checkpoint"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run / "manifest.json").exists()
+    assert not (run / "curated.jsonl").exists()  # no half-written output
+
+    resumed = curate(Recipe.load(recipe_path), run, progress=False)
+    assert resumed["resumed_at_step"] == 3
+    assert [s["step"] for s in resumed["steps"]][:4] == ["read", "0:normalize", "1:exact_dedup", "2:near_dedup"]
+    fresh = curate(Recipe.load(recipe_path), tmp_path / "fresh", progress=False)
+    for name in ("curated.jsonl", "ledger.jsonl"):
+        assert (run / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
+    assert resumed["counts"] == fresh["counts"]
+
+
+def test_changed_recipe_reuses_only_checkpoints_before_the_change(tmp_path: Path, sample: Path) -> None:
+    recipe = Recipe.load(_recipe(tmp_path, sample))
+    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] is None
+    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] == 4  # after semantic_dedup
+    recipe.steps[2].threshold = 0.75  # type: ignore[union-attr]
+    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] == 2  # before near_dedup
+
+
+runner = CliRunner()
+
+
+def test_cli_curate_and_explain(tmp_path: Path, sample: Path) -> None:
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["curate", str(sample), "--out", str(run), "--on-error", "skip", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "every record accounted for" in result.output
+    dup = next(e for e in read_jsonl(run / "ledger.jsonl") if e["reason"] == "exact_duplicate")
+    shown = runner.invoke(app, ["explain", dup["id"], "--run", str(run)])
+    assert shown.exit_code == 0, shown.output
+    assert "dropped by exact_dedup: exact_duplicate" in shown.output and dup["twin"] in shown.output
+    twin = runner.invoke(app, ["explain", dup["twin"], "--run", str(run)])
+    assert "kept in place of 1 duplicate" in twin.output and "fate: kept" in twin.output
+    assert "Give three tips" in runner.invoke(app, ["explain", "sample:0", "--run", str(run)]).output
+    rejected = runner.invoke(app, ["explain", "sample:10", "--run", str(run)])
+    assert "rejected while reading: invalid JSON" in rejected.output
+    assert runner.invoke(app, ["explain", "nope:1", "--run", str(run)]).exit_code == 1
+
+
+def test_cli_bad_input_names_file_and_record(tmp_path: Path, sample: Path) -> None:
+    result = runner.invoke(app, ["curate", str(sample), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert result.exit_code == 2
+    assert f"{sample}: record 10 (line 11): invalid JSON" in " ".join(result.output.split())
+
+
+def test_cli_convert_round_trip(tmp_path: Path, shared_data: Path) -> None:
+    lima = shared_data / "lima" / "lima.json"
+    out = tmp_path / "lima.parquet"
+    result = runner.invoke(app, ["convert", str(lima), str(out), "--to", "sharegpt"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 1,029 records" in result.output
+    back = tmp_path / "lima.jsonl"
+    assert runner.invoke(app, ["convert", str(out), str(back), "--to", "sharegpt"]).exit_code == 0
+    first = json.loads(back.read_text().splitlines()[0])
+    assert first["conversations"][0]["from"] == "human"

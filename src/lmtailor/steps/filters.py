@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Literal
 
@@ -32,7 +33,7 @@ _FOLLOWING = re.compile(
     rf"\b{_THING}\s+(below|above|provided)\b",
     re.I,
 )
-_INLINE = re.compile(r"[:\"“'«\n]\s*\S")
+_INLINE = re.compile(r"[:\"“'«\n]\s*\S|[\d=\[(]")
 _MEDIA = re.compile(
     r"\b(this|the|attached|following|given|above|below|uploaded|provided)\s+"
     r"(image|images|photo|photos|photograph|picture|pictures|screenshot|diagram|video|audio|"
@@ -108,21 +109,23 @@ def garbage_ratio(text: str) -> float:
     return bad / len(text)
 
 
-def repeated_ngram_ratio(words: list[str], n: int = 3) -> float:
-    """Share of n-gram occurrences that repeat an earlier one (degenerate loops score high)."""
+def repeated_ngram_ratio(words: list[str], n: int = 6) -> float:
+    """Share of word n-gram occurrences that repeat an earlier one.
+
+    Long n-grams over real words (not digits or single letters) single out degenerate loops while
+    leaving tables, vectors and numbered plans alone.
+    """
+    words = [w for w in words if len(w) > 1 and not w.isdigit()]
     grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     return 1 - len(set(grams)) / len(grams) if grams else 0.0
 
 
 def parrots(instruction: str, answer: str) -> bool:
-    """The answer restates the instruction rather than answering it."""
+    """The answer is the instruction again, give or take a few words, instead of an answer to it."""
     a, q = _WORD.findall(answer.lower()), _WORD.findall(instruction.lower())
-    if len(a) < 4 or not q:
+    if len(a) < 4 or not q or not 0.8 * len(q) <= len(a) <= 1.25 * len(q):
         return False
-    if a == q:
-        return True
-    q_words = set(q)
-    return 0.8 * len(q) <= len(a) <= 1.2 * len(q) and sum(w in q_words for w in a) / len(a) > 0.9
+    return a == q or SequenceMatcher(None, a, q, autojunk=False).ratio() >= 0.92
 
 
 @lru_cache(maxsize=1)
@@ -175,7 +178,7 @@ class Filter(Step):
         if self.max_repeated_ngram_ratio is not None and len(words) >= 30:
             ratio = repeated_ngram_ratio(words)
             if ratio > self.max_repeated_ngram_ratio:
-                return "repetition", f"{ratio:.0%} of its 3-grams repeat"
+                return "repetition", f"{ratio:.0%} of its word 6-grams repeat"
         if self.max_garbage_ratio is not None:
             ratio = garbage_ratio(answer)
             if ratio > self.max_garbage_ratio:

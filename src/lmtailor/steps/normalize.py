@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Literal
 
 import ftfy
@@ -39,9 +40,14 @@ class SqlOptions(BaseModel):
         return v
 
 
-def repair_unicode(text: str) -> str:
-    """ftfy's mojibake and HTML-entity repair; pure ASCII has nothing for it to fix but entities."""
-    return text if text.isascii() and "&" not in text else ftfy.fix_text(text)
+def repair_unicode(text: str, straight_quotes: bool = False) -> str:
+    """ftfy's mojibake and HTML-entity repair; pure ASCII has nothing for it to fix but entities.
+
+    Curly quotes are legitimate text, so straightening them is a separate, opt-in choice.
+    """
+    if text.isascii() and "&" not in text:
+        return text
+    return ftfy.fix_text(text, uncurl_quotes=straight_quotes)
 
 
 def strip_control(text: str) -> str:
@@ -64,6 +70,7 @@ class Normalize(Step):
 
     step: Literal["normalize"] = "normalize"
     unicode: bool = True
+    straight_quotes: bool = False
     control_chars: bool = True
     whitespace: bool = True
     placeholders: list[str] = DEFAULT_PLACEHOLDERS
@@ -81,7 +88,7 @@ class Normalize(Step):
     def _text_fixes(self) -> list[tuple[str, Callable[[str], str]]]:
         fixes: list[tuple[str, Callable[[str], str]]] = []
         if self.unicode:
-            fixes.append(("unicode", repair_unicode))
+            fixes.append(("unicode", partial(repair_unicode, straight_quotes=self.straight_quotes)))
         if self.control_chars:
             fixes.append(("control_chars", strip_control))
         if self.whitespace:

@@ -33,7 +33,7 @@ def _fail(message: str) -> None:
 
 @app.command(
     epilog="Example:  lmtailor curate data.jsonl --out runs/clean --steps normalize,exact_dedup,near_dedup,filter\n\n"
-    "          lmtailor curate --recipe recipes/sql.yaml --out runs/sql --on-error skip"
+    "          lmtailor curate --recipe recipes/spider_sql.yaml --out runs/spider"
 )
 def curate(
     inputs: Annotated[

@@ -39,7 +39,8 @@ def explain(run_dir: Path | str, example_id: str) -> History:
     manifest = json.loads((run / "manifest.json").read_text())
     h = History(example_id)
     stem, _, index = example_id.rpartition(":")
-    for spec in manifest["recipe"]["inputs"]:
+    mixed = [src for step in manifest["recipe"]["steps"] for src in step.get("sources", [])]
+    for spec in manifest["recipe"]["inputs"] + mixed:
         p = Path(spec["path"])
         if (p.name if p.is_dir() else p.stem) == stem and index.isdigit():
             h.source, h.index = str(p), int(index)

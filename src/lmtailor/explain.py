@@ -19,6 +19,7 @@ class History:
     events: list[dict[str, Any]] = field(default_factory=list)
     twin_of: list[dict[str, Any]] = field(default_factory=list)
     rejected: dict[str, Any] | None = None
+    from_mix_source: bool = False
 
     @property
     def fate(self) -> str:
@@ -30,6 +31,8 @@ class History:
                 return f"dropped by {e['step']}: {e['reason']} — {e['detail']}{twin}"
         if self.source is None and not self.events:
             return "unknown: not an id from this run"
+        if self.from_mix_source and not any(e["action"] == "add" for e in self.events):
+            return "not in the output: a record of a mix source that was not sampled"
         return "kept"
 
 
@@ -40,10 +43,11 @@ def explain(run_dir: Path | str, example_id: str) -> History:
     h = History(example_id)
     stem, _, index = example_id.rpartition(":")
     mixed = [src for step in manifest["recipe"]["steps"] for src in step.get("sources", [])]
-    for spec in manifest["recipe"]["inputs"] + mixed:
+    for n, spec in enumerate(manifest["recipe"]["inputs"] + mixed):
         p = Path(spec["path"])
         if (p.name if p.is_dir() else p.stem) == stem and index.isdigit():
             h.source, h.index = str(p), int(index)
+            h.from_mix_source = n >= len(manifest["recipe"]["inputs"])
     for e in read_jsonl(run / "ledger.jsonl"):
         if e["id"] == example_id:
             h.events.append(e)

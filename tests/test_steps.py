@@ -101,6 +101,15 @@ def test_exact_dedup_folds_case_and_whitespace(tmp_path: Path, alpaca_head: list
     ]
 
 
+def test_exact_dedup_keeps_field_boundaries(tmp_path: Path) -> None:
+    rows, ledger = run_steps(
+        tmp_path,
+        [alpaca("Translate to French", "Bonjour", "hello", 0), alpaca("Translate to French hello", "Bonjour", "", 1)],
+        [{"step": "exact_dedup"}],
+    )
+    assert len(rows) == 2 and ledger == []
+
+
 def _edited(ex: Example, swaps: dict[str, str]) -> Example:
     out = ex.copy()
     text = out.messages[-1]["content"]
@@ -245,8 +254,12 @@ def test_recipe_errors_name_the_field(tmp_path: Path) -> None:
     from lmtailor.config import RecipeError
 
     bad = tmp_path / "r.yaml"
-    bad.write_text("inputs: [a.jsonl]\nsteps:\n  - step: near_dedup\n    threshold: 3\n  - step: nope\n")
+    bad.write_text(
+        "inputs: [a.jsonl]\nsteps:\n  - step: near_dedup\n    threshold: 3\n  - step: nope\n"
+        "  - step: filter\n    languages: [en, xx]\n"
+    )
     with pytest.raises(RecipeError) as e:
         Recipe.load(bad)
     msg = str(e.value)
     assert str(bad) in msg and "steps.0.near_dedup.threshold" in msg and "steps.1" in msg
+    assert "steps.2.filter.languages" in msg and "xx" in msg

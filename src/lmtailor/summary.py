@@ -36,6 +36,12 @@ def steps_table(manifest: dict[str, Any]) -> Table:
 def print_summary(manifest: dict[str, Any], out_dir: str, console: Console | None = None) -> None:
     console = console or Console()
     console.print(steps_table(manifest))
+    for s in manifest["steps"][1:]:
+        if s["in"] and s.get("dropped", 0) > s["in"] / 2 and not s["step"].endswith(":select"):
+            console.print(
+                f"[yellow]warning:[/] {s['step']} dropped {s['dropped']:,} of {s['in']:,} records; "
+                "check its fields and thresholds (e.g. a shared input matched everywhere)"
+            )
     c = manifest["counts"]
     status = "[green]every record accounted for[/]" if c["accounted"] else "[red]records unaccounted for[/]"
     console.print(

@@ -33,7 +33,9 @@ class Decontaminate(Step):
     step: Literal["decontaminate"] = "decontaminate"
     eval: list[InputSpec] = Field(min_length=1)
     ngram: int = Field(13, ge=1)
-    fields: FieldList = ["instruction", "input", "output"]
+    # `input` is often context shared by many records (a schema, a document); matching on it would
+    # flag every record that shares the context rather than the question
+    fields: FieldList = ["instruction", "output"]
 
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
         owner: dict[int, str] = {}

@@ -11,9 +11,13 @@ from lmtailor.step import Step, StepContext
 from lmtailor.steps.fields import FieldList
 
 
-def fingerprint(text: str) -> bytes:
-    """Content key: casefolded, whitespace collapsed, so 'Hello  World' and 'hello world' collide."""
-    return hashlib.blake2b(" ".join(text.casefold().split()).encode(), digest_size=16).digest()
+def fingerprint(fields: list[str]) -> bytes:
+    """Content key: each field casefolded with whitespace collapsed, so 'Hello  World' and 'hello world' collide.
+
+    Fields are folded one by one and joined with NUL, which no whitespace rule can swallow.
+    """
+    folded = "\x00".join(" ".join(f.casefold().split()) for f in fields)
+    return hashlib.blake2b(folded.encode(), digest_size=16).digest()
 
 
 class ExactDedup(Step):
@@ -25,7 +29,7 @@ class ExactDedup(Step):
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
         seen: dict[bytes, str] = {}
         for ex in examples:
-            key = fingerprint("\x1f".join(ex.field(f) for f in self.fields))
+            key = fingerprint([ex.field(f) for f in self.fields])
             twin = seen.get(key)
             if twin is not None:
                 ctx.drop(ex, "exact_duplicate", f"same {'+'.join(self.fields)} as {twin}", twin=twin)

@@ -30,9 +30,11 @@ class NearDedup(Step):
 
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
         items = list(examples)
-        shingler = Shingler(self.shingle, self.ngram)
-        texts = (shingler(ex.fields(self.fields)) for ex in ctx.track(items, "near_dedup: minhash"))
-        sigs = MinHasher(self.num_perm, self.seed).signatures(texts)
+        texts = [ex.fields(self.fields) for ex in items]
+        task = ctx.progress.add_task("near_dedup: minhash", total=len(texts))
+        sigs = MinHasher(self.num_perm, self.seed).text_signatures(
+            texts, Shingler(self.shingle, self.ngram), on_batch=lambda n: ctx.progress.advance(task, n)
+        )
         pairs, sims = near_duplicate_pairs(sigs, self.threshold)
         yield from drop_duplicates(
             items, pairs, sims, ctx, reason="near_duplicate", keep=self.keep, score_field=self.score_field

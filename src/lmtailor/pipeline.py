@@ -207,10 +207,10 @@ class Run:
         return self._finish(kept, fmt, start, time.time() - started)
 
     def _finish(self, kept: int, fmt: str, resumed_at: int, seconds: float) -> dict[str, Any]:
-        ledger = [e for j in range(len(self.recipe.steps)) for e in read_jsonl(self.work / f"ledger-{j}.jsonl")]
-        write_jsonl(self.out / "ledger.jsonl", ledger)
+        parts = [self.work / f"ledger-{j}.jsonl" for j in range(len(self.recipe.steps))]
+        write_jsonl(self.out / "ledger.jsonl", chain.from_iterable(read_jsonl(p) for p in parts))
         write_jsonl(self.out / "rejects.jsonl", read_jsonl(self.work / "rejects.jsonl"))
-        write_jsonl(self.out / "clusters.jsonl", _clusters(ledger))
+        write_jsonl(self.out / "clusters.jsonl", _clusters(read_jsonl(self.out / "ledger.jsonl")))
         read = self.stats[0]
         dropped = sum(s.get("dropped", 0) for s in self.stats)
         added = sum(s.get("added", 0) for s in self.stats)
@@ -237,7 +237,7 @@ class Run:
         return manifest
 
 
-def _clusters(ledger: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _clusters(ledger: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Group duplicate drops by the example kept in their place."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for e in ledger:

@@ -43,6 +43,9 @@ _SUFFIX: dict[str, Container] = {
 _NESTED = ("conversations", "messages", "history")
 _BOM = b"\xef\xbb\xbf"
 _BATCH = 1024
+# Rows per Parquet row group: a writer keeps every group's metadata (column statistics) until it closes,
+# so groups of one batch (~1,000 groups per million rows) would make memory grow with the file.
+_ROW_GROUP = 16 * _BATCH
 OnError = Literal["fail", "skip"]
 
 
@@ -66,7 +69,8 @@ class Reject:
     raw: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "index": self.index, "line": self.line, "reason": self.reason, "raw": self.raw}
+        return {"source": self.source, "index": self.index, "line": self.line, "reason": self.reason,
+                "raw": self.raw}
 
 
 @dataclass
@@ -83,7 +87,8 @@ def container_of(path: Path) -> Container:
     try:
         return _SUFFIX[path.suffix.lower()]
     except KeyError:
-        raise DataError(path, None, f"unknown file type {path.suffix!r}; use {', '.join(_SUFFIX)} or a datasets directory")
+        raise DataError(path, None, f"unknown file type {path.suffix!r}; use {', '.join(_SUFFIX)} "
+                        "or a datasets directory") from None
 
 
 # ---------------------------------------------------------------- raw records
@@ -114,9 +119,10 @@ def _raw_jsonl(path: Path, limit: int) -> Iterator[_Raw]:
                 chunk = chunk[len(_BOM) :]
             if len(chunk) > limit and not chunk.endswith(b"\n"):
                 size = len(chunk)
-                while (more := f.readline(1 << 20)) and (size := size + len(more)) and not more.endswith(b"\n"):
+                while (more := f.readline(1 << 20)) and (size := size + len(more)) and more[-1:] != b"\n":
                     pass
-                yield _Raw(index, line_no, error=_over_limit(size, limit), text=chunk[:2000].decode("utf-8", "replace"))
+                yield _Raw(index, line_no, error=_over_limit(size, limit),
+                           text=chunk[:2000].decode("utf-8", "replace"))
                 index += 1
                 continue
             if not chunk.strip():
@@ -124,7 +130,8 @@ def _raw_jsonl(path: Path, limit: int) -> Iterator[_Raw]:
             try:
                 text = chunk.decode("utf-8")
             except UnicodeDecodeError as e:
-                yield _Raw(index, line_no, error=f"not valid UTF-8 (byte {e.start} of the line: {chunk[e.start:e.start + 4]!r})",
+                bad = chunk[e.start : e.start + 4]
+                yield _Raw(index, line_no, error=f"not valid UTF-8 (byte {e.start} of the line: {bad!r})",
                            text=chunk.decode("utf-8", "replace"))
                 index += 1
                 continue
@@ -136,7 +143,7 @@ def _raw_jsonl(path: Path, limit: int) -> Iterator[_Raw]:
 
 
 def _raw_json(path: Path) -> Iterator[_Raw]:
-    """Records of a JSON array, parsed incrementally; a syntax error ends the file (no next record to find)."""
+    """A JSON array's records as they parse; a syntax error ends the file: no way on to the next record."""
     import ijson
 
     index = 0
@@ -147,47 +154,74 @@ def _raw_json(path: Path) -> Iterator[_Raw]:
         if not body:
             raise DataError(path, None, "the file is empty: it holds no records")
         if not body.startswith(b"["):
-            raise DataError(path, None, "expected a JSON array of records (for one record per line, name the file .jsonl)")
-        f.seek(start)
-        try:
-            for record in ijson.items(f, "item", use_float=True):
-                yield _Raw(index, None, record)
-                index += 1
-        except ijson.JSONError as e:
-            message = e.args[0].decode("utf-8", "replace") if isinstance(e.args[0], bytes) else str(e)
-            problem = message.splitlines()[0].removeprefix("lexical error: ").removeprefix("parse error: ")
-            kind = "not valid UTF-8" if "UTF8" in problem else "invalid JSON"
-            raise DataError(path, index, f"{kind}: {problem}") from None
+            raise DataError(path, None, "expected a JSON array of records "
+                            "(for one record per line, name the file .jsonl)")
+        parser, fallback = ijson, ijson.get_backend("python")
+        while True:
+            f.seek(start)
+            try:
+                for i, record in enumerate(parser.items(f, "item", use_float=True)):
+                    if i == index:
+                        yield _Raw(index, None, record)
+                        index += 1
+                return
+            except ijson.JSONError as e:
+                message = e.args[0].decode("utf-8", "replace") if isinstance(e.args[0], bytes) else str(e)
+                problem = message.splitlines()[0].split(" error: ", 1)[-1]  # yajl: "lexical error: ..."
+                if problem == "integer overflow" and parser is not fallback:
+                    parser = fallback  # the C parser stops at 64-bit integers; go on from here without it
+                    continue
+                kind = "not valid UTF-8" if "UTF8" in problem or "utf-8" in problem else "invalid JSON"
+                raise DataError(path, index, f"{kind}: {problem}") from None
 
 
 def _raw_csv(path: Path, limit: int) -> Iterator[_Raw]:
-    """Rows as dicts; columns named like a chat format's lists hold JSON (as `write_examples` writes them)."""
+    """Rows as dicts; columns named like a chat format's lists hold JSON (as `write_examples` writes them).
+
+    Lines are decoded one at a time so that a bad byte costs its own record, not the rest of the file.
+    """
     csv.field_size_limit(limit)
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
+    undecodable: list[str] = []
+
+    def lines(f: Iterable[bytes]) -> Iterator[str]:
+        for number, data in enumerate(f, 1):
+            data = data.removeprefix(_BOM) if number == 1 else data
+            try:
+                yield data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                bad = data[e.start : e.start + 4]
+                undecodable.append(f"not valid UTF-8 (line {number}, byte {e.start}: {bad!r})")
+                yield data.decode("utf-8", "replace")
+
+    with open(path, "rb") as f:
+        reader = csv.reader(lines(f))
         index, line = 0, 1
         try:
             header = next(reader, None)
             if header is None:
                 return
+            if undecodable:
+                raise DataError(path, None, f"the header is {undecodable[0]}")
             while True:
                 line = reader.line_num + 1
-                cells = next(reader, None)
-                if cells is None:
+                if (cells := next(reader, None)) is None:
                     return
                 if not cells:
                     continue
-                if len(cells) != len(header):
+                if undecodable:
+                    yield _Raw(index, line, error=undecodable[0], text=json.dumps(cells, ensure_ascii=False))
+                    undecodable.clear()
+                elif len(cells) != len(header):
                     yield _Raw(index, line, error=f"has {len(cells)} cells but the header has {len(header)}",
                                text=json.dumps(cells, ensure_ascii=False))
                 else:
                     yield _csv_record(index, line, dict(zip(header, cells, strict=True)))
                 index += 1
-        except UnicodeDecodeError as e:
-            raise DataError(path, index, f"not valid UTF-8 (byte offset {e.start} in a read block)") from None
         except csv.Error as e:
-            problem = f"a field is over the {limit / 2**20:g} MB limit (raise max_record_mb / --max-record-mb)" \
-                if "field larger than field limit" in str(e) else f"malformed CSV: {e}"
+            problem = f"malformed CSV: {e}"
+            if "field larger than field limit" in str(e):
+                problem = (f"a field is over the {limit / 2**20:g} MB limit "
+                           "(raise max_record_mb / --max-record-mb)")
             raise DataError(path, index, problem, line=line) from None
 
 
@@ -199,18 +233,25 @@ def _csv_record(index: int, line: int, row: dict[str, str]) -> _Raw:
             try:
                 record[key] = json.loads(value)
             except json.JSONDecodeError as e:
-                return _Raw(index, line, error=f"column {key!r} is not valid JSON: {e.msg} at character {e.pos}",
-                            text=json.dumps(row, ensure_ascii=False))
+                problem = f"column {key!r} is not valid JSON: {e.msg} at character {e.pos}"
+                return _Raw(index, line, error=problem, text=json.dumps(row, ensure_ascii=False))
     return _Raw(index, line, record)
 
 
 def _without_nulls(value: Any) -> Any:
-    """Columnar files give every row every column (null where a row had none): drop those to restore the row."""
+    """Columnar files give every row every column (null where it had none): drop those to restore the row."""
     if isinstance(value, dict):
         return {k: _without_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [_without_nulls(v) for v in value]
     return value
+
+
+def _textual(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    t = pa.types
+    return t.is_timestamp(kind) or t.is_date(kind) or t.is_time(kind) or t.is_decimal(kind)
 
 
 def _arrow_rows(tables: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[_Raw]:
@@ -219,8 +260,7 @@ def _arrow_rows(tables: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[_Raw]:
 
     index = 0
     for table in tables:
-        columns = [c.cast(pa.string()) if pa.types.is_temporal(c.type) or pa.types.is_decimal(c.type) else c
-                   for c in table.columns]
+        columns = [c.cast(pa.string()) if _textual(c.type) else c for c in table.columns]
         for record in pa.Table.from_arrays(columns, names=table.schema.names).to_pylist():
             yield _Raw(index, None, _without_nulls(record))
             index += 1
@@ -245,7 +285,8 @@ def _raw_hf(path: Path) -> Iterator[_Raw]:
     except FileNotFoundError as e:
         raise DataError(path, None, f"not a saved `datasets` directory ({e})") from None
     if not isinstance(ds, Dataset):
-        raise DataError(path, None, f"holds the splits {', '.join(ds)}; point at one of them, e.g. {path}/{next(iter(ds))}")
+        raise DataError(path, None, f"holds the splits {', '.join(ds)}; point at one of them, "
+                        f"e.g. {path}/{next(iter(ds))}")
     yield from _arrow_rows(ds.with_format("arrow").iter(batch_size=_BATCH))
 
 
@@ -301,22 +342,19 @@ def read_examples(
     seen = 0
     for raw in raw_records(path, opts.max_record_mb):
         seen += 1
-        problem = raw.error
-        example = None
-        if problem is None:
-            try:
-                example = _example(raw, opts, fmt, path, stem)
-                fmt = example.metadata["format"]
-            except RecordError as e:
-                problem = str(e)
-        if example is not None:
-            yield example
+        try:
+            if raw.error is not None:
+                raise RecordError(raw.error)
+            example = _example(raw, opts, fmt, path, stem)
+        except RecordError as e:
+            if opts.on_error == "fail":
+                raise DataError(path, raw.index, str(e), raw.line) from None
+            if reject is not None:
+                text = raw.text or json.dumps(raw.record, ensure_ascii=False, default=str)
+                reject(Reject(str(path), raw.index, raw.line, str(e), text[: 1 << 20]))
             continue
-        if opts.on_error == "fail":
-            raise DataError(path, raw.index, problem or "unreadable", raw.line)
-        if reject is not None:
-            text = raw.text or json.dumps(raw.record, ensure_ascii=False, default=str)
-            reject(Reject(str(path), raw.index, raw.line, problem or "unreadable", text[: 1 << 20]))
+        fmt = example.metadata["format"]
+        yield example
     if seen == 0:
         raise DataError(path, None, "the file is empty: it holds no records")
 
@@ -327,18 +365,20 @@ def _example(raw: _Raw, opts: ReadOptions, fmt: Format | None, path: Path, stem:
     if opts.columns and isinstance(record, dict):
         record = _renamed(record, opts.columns)
     found = detect_format(record)
-    if found is None and (fmt is None or (isinstance(record, dict) and not FORMAT_KEYS[fmt] & record.keys())):
+    target = fmt or found
+    # A record sharing no field with the file's format is in none; one sharing some gets the precise problem.
+    unrelated = isinstance(record, dict) and target is not None and not FORMAT_KEYS[target] & record.keys()
+    if target is None or (found is None and unrelated):
         keys = sorted(record) if isinstance(record, dict) else f"a JSON {type(record).__name__}"
         raise RecordError(f"matches none of the formats ({', '.join(FORMATS)}): it has {keys}")
-    if opts.format is None and fmt is not None and found is not None and found != fmt:
-        raise RecordError(f"is in {found} format but the file's records are {fmt} (set --format to force one)")
-    fmt = fmt or found
-    assert fmt is not None
-    meta = {"source": str(path), "index": raw.index, "format": fmt}
+    if opts.format is None and found is not None and found != target:
+        raise RecordError(f"is in {found} format but the file's records are {target} "
+                          "(set --format to force one)")
+    meta = {"source": str(path), "index": raw.index, "format": target}
     try:
-        return to_example(record, fmt, f"{stem}:{raw.index}", meta)
+        return to_example(record, target, f"{stem}:{raw.index}", meta)
     except RecordError as e:
-        raise RecordError(f"not a valid {fmt} record: {e}") from None
+        raise RecordError(f"not a valid {target} record: {e}") from None
 
 
 # ---------------------------------------------------------------- writing
@@ -392,20 +432,25 @@ def _csv_cell(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _batches(rows: Iterable[Any]) -> Iterator[list[Any]]:
+def _batches(rows: Iterable[Any], size: int = _BATCH) -> Iterator[list[Any]]:
     batch: list[Any] = []
     for row in rows:
         batch.append(row)
-        if len(batch) == _BATCH:
+        if len(batch) == size:
             yield batch
             batch = []
     if batch:
         yield batch
 
 
+Rows = list[dict[str, Any]]
+
+
 @contextmanager
-def _spool(rows: Iterable[dict[str, Any]], near: Path, seen: Callable[[list[dict[str, Any]]], None]) -> Iterator[Iterator[list[dict[str, Any]]]]:
-    """Stage rows on disk beside `near`, showing each batch to `seen`, then replay them in batches.
+def _spool(
+    rows: Iterable[dict[str, Any]], near: Path, seen: Callable[[Rows], None], replay: int = _BATCH
+) -> Iterator[Iterator[Rows]]:
+    """Stage rows on disk beside `near`, showing each batch to `seen`, then replay them in batches of `replay`.
 
     CSV and Arrow need every row's columns before they write the first one; staging keeps memory to a batch.
     """
@@ -414,13 +459,13 @@ def _spool(rows: Iterable[dict[str, Any]], near: Path, seen: Callable[[list[dict
             seen(batch)
             f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in batch)
         f.seek(0)
-        yield _batches(map(json.loads, f))
+        yield _batches(map(json.loads, f), replay)
 
 
 def _write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     columns: dict[str, None] = {}
 
-    def seen(batch: list[dict[str, Any]]) -> None:
+    def seen(batch: Rows) -> None:
         for row in batch:
             columns.update(dict.fromkeys(row))
 
@@ -436,25 +481,63 @@ def _write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 @contextmanager
-def _arrow_tables(path: Path, rows: Iterable[dict[str, Any]], fmt: Format) -> Iterator[tuple[pa.Schema, Iterator[pa.Table]]]:
-    """One schema for all rows (Arrow files have one), and the rows as tables in that schema.
+def _arrow_tables(
+    path: Path, rows: Iterable[dict[str, Any]], fmt: Format, per_table: int = _BATCH
+) -> Iterator[tuple[pa.Schema, Iterator[pa.Table]]]:
+    """One schema for all rows (Arrow files have one), and the rows as tables of `per_table` in that schema.
 
     The schema starts from the format's own fields so that even an empty file has them.
     """
     import pyarrow as pa
 
-    blank = Example("", [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}])
-    schema = pa.Table.from_pylist([from_example(blank, fmt)]).schema
+    def table(batch: Rows, schema: pa.Schema | None = None) -> pa.Table:
+        # Column by column: `Table.from_pylist` takes its columns from the first row and drops the rest.
+        names = schema.names if schema else list(dict.fromkeys(k for row in batch for k in row))
+        return pa.Table.from_pydict({k: [row.get(k) for row in batch] for k in names}, schema=schema)
 
-    def seen(batch: list[dict[str, Any]]) -> None:
+    blank = Example("", [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}])
+    schema = table([from_example(blank, fmt)]).schema
+
+    def seen(batch: Rows) -> None:
         nonlocal schema
-        schema = pa.unify_schemas([schema, pa.Table.from_pylist(batch).schema], promote_options="permissive")
+        schema = pa.unify_schemas([schema, table(batch).schema], promote_options="permissive")
 
     try:
-        with _spool(rows, path, seen) as batches:
-            yield schema, (pa.Table.from_pylist(batch, schema=schema) for batch in batches)
+        with _spool(rows, path, seen, per_table) as batches:
+            yield schema, (table(batch, schema) for batch in batches)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
         raise RecordError(f"{path}: the records do not fit one table (a field changes type?): {e}") from None
+
+
+def _write_parquet(path: Path, rows: Iterable[dict[str, Any]], fmt: Format) -> int:
+    import pyarrow.parquet as pq
+
+    n = 0
+    with _arrow_tables(path, rows, fmt, _ROW_GROUP) as (schema, tables), atomic_path(path) as tmp, \
+            pq.ParquetWriter(tmp, schema) as writer:
+        for table in tables:
+            writer.write_table(table)
+            n += table.num_rows
+    return n
+
+
+def _write_hf(path: Path, rows: Iterable[dict[str, Any]], fmt: Format) -> int:
+    """Stage an Arrow stream that `datasets` memory-maps, so `save_to_disk` never holds the rows in memory."""
+    import pyarrow as pa
+    from datasets import Dataset
+
+    n = 0
+    with _arrow_tables(path, rows, fmt) as (schema, tables), \
+            tempfile.TemporaryDirectory(dir=path.parent) as folder:
+        staged = str(Path(folder) / "data.arrow")
+        with pa.OSFile(staged, "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            for table in tables:
+                writer.write_table(table)
+                n += table.num_rows
+        with atomic_path(path) as tmp:
+            # With no rows `datasets` would write no shard at all, and could not load the folder back.
+            Dataset.from_file(staged).save_to_disk(str(tmp), num_shards=1 if n == 0 else None)
+    return n
 
 
 def write_examples(path: Path | str, examples: Iterable[Example], fmt: Format) -> int:
@@ -482,26 +565,6 @@ def write_examples(path: Path | str, examples: Iterable[Example], fmt: Format) -
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "csv":
         return _write_csv(path, rows)
-    import pyarrow as pa
-
-    n = 0
     if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        with _arrow_tables(path, rows, fmt) as (schema, tables), atomic_path(path) as tmp, \
-                pq.ParquetWriter(tmp, schema) as writer:
-            for table in tables:
-                writer.write_table(table)
-                n += table.num_rows
-        return n
-    from datasets import Dataset
-
-    with _arrow_tables(path, rows, fmt) as (schema, tables), tempfile.TemporaryDirectory(dir=path.parent) as work:
-        staged = Path(work) / "data.arrow"
-        with pa.OSFile(str(staged), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-            for table in tables:
-                writer.write_table(table)
-                n += table.num_rows
-        with atomic_path(path) as tmp:
-            Dataset.from_file(str(staged)).save_to_disk(str(tmp))
-    return n
+        return _write_parquet(path, rows, fmt)
+    return _write_hf(path, rows, fmt)

@@ -263,3 +263,5 @@ def test_recipe_errors_name_the_field(tmp_path: Path) -> None:
     msg = str(e.value)
     assert str(bad) in msg and "steps.0.near_dedup.threshold" in msg and "steps.1" in msg
     assert "steps.2.filter.languages" in msg and "xx" in msg
+    with pytest.raises(RecipeError, match=r"distinct file names.*train is used twice"):
+        Recipe.parse({"inputs": ["a/train.jsonl", "b/train.jsonl"]})

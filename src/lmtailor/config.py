@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lmtailor.io import OnError
 from lmtailor.records import Format
@@ -54,6 +54,19 @@ class Recipe(BaseModel):
         if Path(v).name != v:
             raise ValueError("output is a file name inside the run folder, e.g. curated.jsonl or curated.parquet")
         return v
+
+    @model_validator(mode="after")
+    def _distinct_stems(self) -> Recipe:
+        """Ids are `<file stem>:<index>`, so two sources with one stem would give two records one id."""
+        specs = list(self.inputs) + [src for step in self.steps for src in getattr(step, "sources", [])]
+        stems = [s.path.name if s.path.is_dir() else s.path.stem for s in specs]
+        clashes = sorted({s for s in stems if stems.count(s) > 1})
+        if clashes:
+            raise ValueError(
+                f"inputs and mix sources need distinct file names (ids are <file stem>:<index>); "
+                f"{', '.join(clashes)} is used twice"
+            )
+        return self
 
     @classmethod
     def load(cls, path: Path | str, overrides: dict[str, Any] | None = None) -> Recipe:

@@ -186,9 +186,11 @@ def test_filter_keeps_ordinary_records(tmp_path: Path, alpaca_head: list[Example
         alpaca("Write a function to compute the factorial of a given number.", "def f(n): ..."),
         alpaca("Edit the following sentence.", "Rewritten.", "He go home."),
         alpaca("Translate to French.", "Bonjour tout le monde, comment allez-vous aujourd'hui ?", "Hello all"),
+        alpaca('Translate the sentence "Dónde está la estación de autobuses?" into English', "Where is it?"),
+        alpaca("Translate the following phrase into a series of emojis.", "💃🏻🌃🕺🏼", "dancing at night"),
     ]
     _, ledger = run_steps(tmp_path, keepers + alpaca_head[:200], [{"step": "filter"}])
-    assert not [e for e in ledger if e["id"] in {"in:0", "in:1", "in:2", "in:3"}]
+    assert not [e for e in ledger if e["id"] in {f"in:{i}" for i in range(len(keepers))}]
     assert len(ledger) <= 6  # a few real defects in the first 200 Alpaca records, not a sweep
 
 

@@ -46,6 +46,7 @@ _READ_URL = re.compile(
     r"what does|what is in|based on|from)\b",
     re.I,
 )
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»|'[^']{3,}'")
 _STOPWORDS = frozenset(
     [
         "the",
@@ -73,7 +74,6 @@ _STOPWORDS = frozenset(
         "or",
     ]
 )
-_ALLOWED_SYMBOLS = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’«»–—…•·°±×÷€£¥₹§¶©®™")
 
 
 def unseen_context(instruction: str, inp: str) -> str | None:
@@ -97,16 +97,21 @@ def looks_english(text: str) -> bool:
     return bool(words) and sum(w in _STOPWORDS for w in words) / len(words) >= 0.15
 
 
-def garbage_ratio(text: str) -> float:
-    """Share of characters that are neither letters, digits, whitespace nor ordinary punctuation."""
-    if not text:
-        return 0.0
-    bad = sum(
-        1
-        for c in text
-        if not (c.isalnum() or c.isspace() or c in _ALLOWED_SYMBOLS) and unicodedata.category(c) not in ("Mn", "Mc")
+def is_garbage(c: str) -> bool:
+    """Characters no reader can use: replacement marks, private-use, unassigned or surrogate code points,
+    stray controls, and block elements (redaction bars, broken renderings). Emoji and symbols are text."""
+    category = unicodedata.category(c)
+    return (
+        category in ("Co", "Cn", "Cs")
+        or (category == "Cc" and not c.isspace())
+        or c == "\ufffd"
+        or "\u2580" <= c <= "\u259f"
     )
-    return bad / len(text)
+
+
+def garbage_ratio(text: str) -> float:
+    """Share of the text's characters that are garbage."""
+    return sum(map(is_garbage, text)) / len(text) if text else 0.0
 
 
 def repeated_ngram_ratio(words: list[str], n: int = 6) -> float:
@@ -148,6 +153,7 @@ def foreign_language(text: str, allowed: list[str], min_confidence: float) -> st
 
     Short English instructions fool detectors now and then, so only confident calls count.
     """
+    text = _QUOTED.sub(" ", text)  # "Translate 'Dónde está…' into English" is an English instruction
     if "en" in allowed and looks_english(text):
         return None
     top = _detector(tuple(sorted(set(allowed) | set(COMMON_LANGUAGES))))
@@ -162,7 +168,7 @@ class Filter(Step):
     """Each check can be switched off by setting it to null/false."""
 
     step: Literal["filter"] = "filter"
-    min_answer_words: int = Field(1, ge=0)
+    min_answer_words: int = Field(0, ge=0)  # emoji, Morse or ASCII-art answers have no words and are fine
     max_answer_words: int | None = Field(4096, ge=1)
     repeats_instruction: bool = True
     max_repeated_ngram_ratio: float | None = Field(0.5, gt=0, le=1)

@@ -154,3 +154,23 @@ def test_cli_convert_round_trip(tmp_path: Path, shared_data: Path) -> None:
     assert runner.invoke(app, ["convert", str(out), str(back), "--to", "sharegpt"]).exit_code == 0
     first = json.loads(back.read_text().splitlines()[0])
     assert first["conversations"][0]["from"] == "human"
+
+
+def test_edited_eval_file_invalidates_the_checkpoints_that_read_it(tmp_path: Path, sample: Path) -> None:
+    eval_path = tmp_path / "eval.jsonl"
+    eval_path.write_text('{"instruction": "What are the three primary colors?", "output": "Red, blue, yellow."}\n')
+    recipe = Recipe.parse(
+        {
+            "inputs": [str(sample)],
+            "on_error": "skip",
+            "steps": [
+                {"step": "decontaminate", "eval": [{"path": str(eval_path)}]},
+                {"step": "near_dedup"},
+                {"step": "filter"},
+            ],
+        }
+    )
+    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] is None
+    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] == 2
+    eval_path.write_text('{"instruction": "Describe the structure of an atom.", "output": "Nucleus, electrons."}\n')
+    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] is None

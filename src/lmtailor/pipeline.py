@@ -96,9 +96,15 @@ class Run:
         base = _digest(
             __version__, self.inputs, recipe.model_dump(mode="json", exclude={"steps", "output", "output_format"})
         )
-        self.fingerprints = [
-            _digest(base, [s.model_dump(mode="json") for s in recipe.steps[: i + 1]]) for i in range(len(recipe.steps))
+        # a step's identity is its settings plus the contents of the files it reads (eval sets, mix sources)
+        steps = [
+            (
+                s.model_dump(mode="json"),
+                [_file_digest(f.path) for f in getattr(s, "eval", []) + getattr(s, "sources", [])],
+            )
+            for s in recipe.steps
         ]
+        self.fingerprints = [_digest(base, steps[: i + 1]) for i in range(len(steps))]
 
     # ------------------------------------------------------------ state
 

@@ -13,6 +13,7 @@ from lmtailor.records import Format
 from lmtailor.steps.decontaminate import Decontaminate
 from lmtailor.steps.exact_dedup import ExactDedup
 from lmtailor.steps.filters import Filter
+from lmtailor.steps.findings import Findings
 from lmtailor.steps.inputs import InputSpec
 from lmtailor.steps.mix import Mix
 from lmtailor.steps.near_dedup import NearDedup
@@ -21,10 +22,14 @@ from lmtailor.steps.select import Select
 from lmtailor.steps.semantic_dedup import SemanticDedup
 
 AnyStep = Annotated[
-    Normalize | ExactDedup | NearDedup | SemanticDedup | Filter | Decontaminate | Mix | Select,
+    Normalize | ExactDedup | NearDedup | SemanticDedup | Filter | Decontaminate | Mix | Select | Findings,
     Field(discriminator="step"),
 ]
-STEP_NAMES = ("normalize", "exact_dedup", "near_dedup", "semantic_dedup", "filter", "decontaminate", "mix", "select")
+STEP_NAMES = (
+    *("normalize", "exact_dedup", "near_dedup", "semantic_dedup", "filter", "decontaminate", "mix", "select"),
+    "findings",
+)
+NEED_RECIPE = ("decontaminate", "mix", "select", "findings")
 
 
 class RecipeError(ValueError):

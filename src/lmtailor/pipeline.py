@@ -217,6 +217,9 @@ class Run:
         write_jsonl(self.out / "ledger.jsonl", chain.from_iterable(read_jsonl(p) for p in parts))
         write_jsonl(self.out / "rejects.jsonl", read_jsonl(self.work / "rejects.jsonl"))
         write_jsonl(self.out / "clusters.jsonl", _clusters(read_jsonl(self.out / "ledger.jsonl")))
+        quarantined = (e["record"] for e in read_jsonl(self.out / "ledger.jsonl") if e["reason"] == "quarantine")
+        if write_jsonl(self.out / "quarantine.jsonl", quarantined) == 0:
+            (self.out / "quarantine.jsonl").unlink()
         read = self.stats[0]
         dropped = sum(s.get("dropped", 0) for s in self.stats)
         added = sum(s.get("added", 0) for s in self.stats)

@@ -1,0 +1,69 @@
+"""findings: act on an audit's findings inside curate — drop or quarantine flagged records, by check and severity.
+
+This is how `lmtailor audit --fix RECIPE` sends flagged records through curation: every decision lands in
+the ledger like any other step's, and quarantined records are kept aside in `quarantine.jsonl` for review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmtailor.io import read_jsonl
+from lmtailor.records import Example
+from lmtailor.step import Step, StepContext
+
+_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
+
+
+class Rule(BaseModel):
+    """Records with a finding of `check` (or any check, "*") at `min_severity` or worse get `action`."""
+
+    model_config = ConfigDict(extra="forbid")
+    check: str = "*"
+    min_severity: Literal["info", "low", "medium", "high"] = "high"
+    action: Literal["drop", "quarantine"] = "drop"
+
+    def matches(self, finding: dict) -> bool:
+        return (self.check in ("*", finding["check"])) and _RANK[finding["severity"]] >= _RANK[self.min_severity]
+
+
+class Findings(Step):
+    """The first matching rule decides; drop beats quarantine when several findings match."""
+
+    step: Literal["findings"] = "findings"
+    path: Path | None = Field(None, description="findings.jsonl of an audit; `audit --fix` fills it in")
+    rules: list[Rule] = Field(default_factory=lambda: [Rule()], min_length=1)
+
+    def decisions(self) -> dict[str, tuple[str, dict]]:
+        """Record id -> (action, the finding that decided it)."""
+        if self.path is None:
+            raise ValueError("the findings step needs `path` (a findings.jsonl), or run it through `audit --fix`")
+        decided: dict[str, tuple[str, dict]] = {}
+        for f in read_jsonl(self.path):
+            if f["index"] < 0:
+                continue
+            rule = next((r for r in self.rules if r.matches(f)), None)
+            if rule is None:
+                continue
+            current = decided.get(f["id"])
+            if current is None or (current[0] == "quarantine" and rule.action == "drop"):
+                decided[f["id"]] = (rule.action, f)
+        return decided
+
+    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
+        decided = self.decisions()
+        for ex in examples:
+            verdict = decided.get(ex.id)
+            if verdict is None:
+                yield ex
+                continue
+            action, f = verdict
+            detail = f"{f['severity']} {f['check']} finding: {f['message']}"
+            if action == "drop":
+                ctx.drop(ex, f"audit:{f['check']}", detail)
+            else:
+                ctx.drop(ex, "quarantine", detail, record=ex.to_json())

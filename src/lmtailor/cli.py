@@ -49,6 +49,7 @@ def curate(
     format: Annotated[
         str | None, typer.Option(help="Input format, auto-detected if unset (recipe: inputs[].format).")
     ] = None,
+    columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     output: Annotated[
         str | None, typer.Option(help="Output file name; its suffix picks JSONL/JSON/Parquet/CSV (recipe: output).")
     ] = None,
@@ -75,7 +76,7 @@ def curate(
 
     overrides: dict[str, Any] = {}
     if inputs:
-        overrides["inputs"] = [{"path": str(p), **({"format": format} if format else {})} for p in inputs]
+        overrides["inputs"] = _specs(inputs, format, _columns(columns))
     for key, value in (
         ("output", output),
         ("output_format", output_format),
@@ -97,9 +98,10 @@ def curate(
         else:
             _fail("give input files or --recipe")
             return
-        if format and not inputs:
+        if not inputs:
             for spec in r.inputs:
-                spec.format = format  # type: ignore[assignment]
+                spec.format = format or spec.format  # type: ignore[assignment]
+                spec.columns = _columns(columns) or spec.columns
         manifest = run_curate(r, out, fresh=fresh, progress=progress)
     except (RecipeError, DataError, RecordError) as e:
         _fail(str(e))
@@ -144,11 +146,12 @@ def convert(
     ],
     to: Annotated[str, typer.Option(help="Output format: alpaca, sharegpt, openai, prompt_completion.")] = "openai",
     format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     on_error: Annotated[str, typer.Option(help="fail or skip (skipped records are listed on stderr).")] = "fail",
 ) -> None:
     """Convert a dataset between formats and containers, losslessly where the formats allow."""
     rejected: list[str] = []
-    opts = ReadOptions(format=format, on_error=on_error)  # type: ignore[arg-type]
+    opts = ReadOptions(format=format, columns=_columns(columns), on_error=on_error)  # type: ignore[arg-type]
     try:
         n = write_examples(
             target, read_examples(source, opts, lambda r: rejected.append(f"record {r.index}: {r.reason}")), to
@@ -159,6 +162,118 @@ def convert(
     for line in rejected:
         err.print(f"skipped {source}: {line}", highlight=False)
     console.print(f"wrote {n:,} records to {target} ({to}); skipped {len(rejected):,}")
+
+
+def _columns(pairs: list[str] | None) -> dict[str, str]:
+    """`--columns response=output` pairs: rename source fields to a format's names."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        src, sep, dst = pair.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            _fail(f"--columns takes SOURCE=FIELD, e.g. response=output; got {pair!r}")
+        out[src.strip()] = dst.strip()
+    return out
+
+
+COLUMNS_HELP = "Rename a source field, e.g. response=output (repeatable; recipe: inputs[].columns)."
+
+
+def _specs(inputs: list[Path], format: str | None, columns: dict[str, str]) -> list[dict[str, Any]]:
+    """Recipe `inputs` entries for paths given on the command line."""
+    return [
+        {"path": str(p), **({"format": format} if format else {}), **({"columns": columns} if columns else {})}
+        for p in inputs
+    ]
+
+
+def _expectations(pairs: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            _fail(f"--expect takes NAME=RATE, e.g. refusal=0.05; got {pair!r}")
+    return out
+
+
+@app.command(
+    epilog="Example:  lmtailor audit ../shared/data/alpaca/alpaca_data_52k.jsonl --out runs/audit --expect refusal=0.05"
+    "\n\n          lmtailor audit data.jsonl --out runs/audit --fail-on high --fix recipes/audit_fix.yaml"
+)
+def audit(
+    inputs: Annotated[list[Path], typer.Argument(help="Dataset files or `datasets` folders.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for findings.jsonl, summary.json, report.html.")
+    ] = Path("runs/audit"),
+    checks: Annotated[str | None, typer.Option(help="Comma-separated checks to run (default: all).")] = None,
+    expect: Annotated[list[str] | None, typer.Option(help="Expected rate, e.g. refusal=0.05 (repeatable).")] = None,
+    eval: Annotated[
+        list[Path] | None, typer.Option(help="Evaluation set to look for overlap with (repeatable).")
+    ] = None,
+    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
+    fail_on: Annotated[
+        str, typer.Option(help="Exit 1 when a finding is at this severity or worse: info, low, medium, high, or never.")
+    ] = "never",
+    fix: Annotated[
+        Path | None,
+        typer.Option(
+            help="Curate recipe to send flagged records through (a `findings` step drops or quarantines them)."
+        ),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Debug a dataset like code: refusal balance, capability claims, grounding, formats, mechanical
+    correctness, broken fields, duplicates, diversity and annotator agreement.
+
+    Writes [bold]findings.jsonl[/] (one line per finding), [bold]summary.json[/] and a self-contained
+    [bold]report.html[/]. With [bold]--fix[/], flagged records then go through curate with every decision in
+    the ledger.
+    """
+    from lmtailor.audit.checks import build_checks
+    from lmtailor.audit.run import audit as run_audit
+    from lmtailor.summary import print_audit_summary, print_summary
+
+    if fail_on not in ("never", "info", "low", "medium", "high"):
+        _fail(f"--fail-on takes info, low, medium, high or never; got {fail_on!r}")
+    try:
+        selected = build_checks(checks.split(",") if checks else None, _expectations(expect or []), eval or [])
+        opts = ReadOptions(format=format, columns=_columns(columns))  # type: ignore[arg-type]
+        summary = run_audit(inputs, selected, out, opts, progress=progress)
+    except (DataError, RecordError, ValueError) as e:
+        _fail(str(e))
+        return
+    print_audit_summary(summary, str(out), console)
+    if fix is not None:
+        from lmtailor.pipeline import curate as run_curate
+        from lmtailor.steps.findings import Findings
+
+        try:
+            recipe = Recipe.load(fix, {"inputs": _specs(inputs, format, _columns(columns))})
+        except RecipeError as e:
+            _fail(str(e))
+            return
+        steps = [s for s in recipe.steps if isinstance(s, Findings)] or [Findings()]
+        for s in steps:
+            s.path = s.path or out / "findings.jsonl"
+        if not any(isinstance(s, Findings) for s in recipe.steps):
+            recipe.steps.insert(0, steps[0])
+        manifest = run_curate(recipe, out / "fixed", fresh=True, progress=progress)
+        print_summary(manifest, str(out / "fixed"), console)
+    rank = ("info", "low", "medium", "high")
+    if fail_on != "never":
+        worst = [
+            s
+            for s in rank
+            if any(c["by_severity"].get(s) for c in summary["checks"].values())
+            or any(f["severity"] == s for c in summary["checks"].values() for f in c["dataset_findings"])
+        ]
+        if worst and rank.index(worst[-1]) >= rank.index(fail_on):
+            err.print(f"[bold red]audit failed:[/] findings at {worst[-1]} severity (--fail-on {fail_on})")
+            raise typer.Exit(1)
 
 
 @app.command(epilog="Example:  lmtailor demo --out demo_out")

@@ -52,3 +52,32 @@ def print_summary(manifest: dict[str, Any], out_dir: str, console: Console | Non
         f"wrote {out_dir}/{manifest['output']['path']} ({manifest['output']['format']}), ledger.jsonl, "
         f"rejects.jsonl, clusters.jsonl, manifest.json  [dim]lmtailor explain ID --run {out_dir}[/]"
     )
+
+
+def print_audit_summary(summary: dict[str, Any], out_dir: str, console: Console | None = None) -> None:
+    """A short table suited to CI logs: per check, findings and flagged share; then the overall share."""
+    console = console or Console()
+    table = Table(title="audit: what each check found", title_justify="left")
+    for col in ("check", "findings", "high", "medium", "low", "info", "records flagged", "rate", "seconds"):
+        table.add_column(col, justify="left" if col == "check" else "right")
+    for name, c in summary["checks"].items():
+        sev = c["by_severity"]
+        table.add_row(
+            name,
+            f"{c['findings']:,}",
+            *(f"{sev[s]:,}" for s in ("high", "medium", "low", "info")),
+            f"{c['records_flagged']:,}",
+            f"{c['rate']:.2%}",
+            f"{c['seconds']:.2f}",
+        )
+    console.print(table)
+    for name, c in summary["checks"].items():
+        for f in c["dataset_findings"]:
+            colour = {"high": "red", "medium": "yellow"}.get(f["severity"], "cyan")
+            console.print(f"[{colour}]{f['severity']}[/] {name}: {f['message']}", highlight=False)
+    flagged = summary["flagged"]
+    console.print(
+        f"{flagged['records']:,} of {summary['dataset']['records']:,} records flagged at "
+        f"{flagged['at_or_above']} or worse ({flagged['share']:.2%})"
+    )
+    console.print(f"wrote {out_dir}/findings.jsonl, summary.json, report.html")

@@ -1,0 +1,120 @@
+"""Run audit checks over a dataset and write findings.jsonl, summary.json and report.html."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lmtailor.audit.finding import SEVERITIES, Check, Finding, Severity
+from lmtailor.audit.report import REPORT_EXAMPLES, write_report
+from lmtailor.io import ReadOptions, Reject, read_examples, write_jsonl
+from lmtailor.progress import make_progress
+from lmtailor.records import Example
+
+
+def load(paths: Sequence[Path], options: ReadOptions) -> tuple[list[Example], list[Finding]]:
+    """Every readable example, and a finding for each record that could not be read."""
+    unreadable: list[Finding] = []
+
+    def reject(r: Reject) -> None:
+        unreadable.append(
+            Finding(
+                f"{Path(r.source).stem}:{r.index}",
+                r.source,
+                r.index,
+                "broken_fields",
+                "high",
+                1.0,
+                f"unreadable record: {r.reason}",
+                {"raw": r.raw[:500]},
+            )
+        )
+
+    opts = ReadOptions(options.format, options.columns, "skip", options.max_record_mb)
+    examples = [ex for p in paths for ex in read_examples(p, opts, reject)]
+    return examples, unreadable
+
+
+def summarize(
+    examples: Sequence[Example],
+    findings: Sequence[Finding],
+    metrics: dict[str, Any],
+    seconds: dict[str, float],
+    sources: Sequence[str],
+    flag_at: Severity = "low",
+) -> dict[str, Any]:
+    """Counts per check and severity, and the share of records flagged at or above `flag_at`."""
+    total = len(examples) + sum(1 for f in findings if f.message.startswith("unreadable record"))
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    checks: dict[str, Any] = {}
+    flagged_all: set[str] = set()
+    for name in seconds:
+        mine = [f for f in findings if f.check == name and f.index >= 0]
+        flagged = {f.id for f in mine if rank[f.severity] >= rank[flag_at]}
+        flagged_all |= flagged
+        checks[name] = {
+            "findings": len(mine),
+            "by_severity": {s: sum(f.severity == s for f in mine) for s in SEVERITIES},
+            "records_flagged": len(flagged),
+            "rate": round(len(flagged) / total, 5) if total else 0.0,
+            "dataset_findings": [f.to_json() for f in findings if f.check == name and f.index < 0],
+            "seconds": round(seconds[name], 3),
+            "metrics": metrics.get(name, {}),
+        }
+    return {
+        "dataset": {"sources": list(sources), "records": total},
+        "flagged": {
+            "at_or_above": flag_at,
+            "records": len(flagged_all),
+            "share": round(len(flagged_all) / total, 5) if total else 0.0,
+        },
+        "severity_totals": dict(Counter(f.severity for f in findings if f.index >= 0)),
+        "checks": checks,
+    }
+
+
+def audit(
+    paths: Sequence[Path],
+    checks: Sequence[Check],
+    out_dir: Path,
+    options: ReadOptions | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run `checks` over the datasets at `paths`; write the three outputs to `out_dir`; return the summary."""
+    examples, findings = load(paths, options or ReadOptions())
+    metrics: dict[str, Any] = {}
+    seconds: dict[str, float] = {"broken_fields": 0.0} if findings else {}
+    with make_progress(progress) as bar:
+        task = bar.add_task("audit", total=len(checks))
+        for check in checks:
+            t0 = time.perf_counter()
+            metrics[check.name] = {}
+            findings.extend(check.run(examples, metrics[check.name]))
+            seconds[check.name] = seconds.get(check.name, 0.0) + time.perf_counter() - t0
+            bar.advance(task)
+    order = {name: i for i, name in enumerate(seconds)}
+    findings.sort(key=lambda f: (order[f.check], f.source, f.index, -f.score))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out_dir / "findings.jsonl", (f.to_json() for f in findings))
+    summary = summarize(examples, findings, metrics, seconds, [str(p) for p in paths])
+    tmp = out_dir / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+    tmp.replace(out_dir / "summary.json")
+    write_report(summary, [f.to_json() for f in findings], _worst_records(examples, findings), out_dir / "report.html")
+    return summary
+
+
+def _worst_records(
+    examples: Sequence[Example], findings: Sequence[Finding], per_check: int = REPORT_EXAMPLES
+) -> dict[str, dict[str, str]]:
+    """The text of the records the report shows: the highest-scoring findings of each check."""
+    best: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.index >= 0:
+            best.setdefault(f.check, []).append(f)
+    wanted = {f.id for fs in best.values() for f in sorted(fs, key=lambda f: -f.score)[:per_check]}
+    return {ex.id: {k: ex.field(k) for k in ("instruction", "input", "output")} for ex in examples if ex.id in wanted}

@@ -65,14 +65,15 @@ def test_audit_writes_findings_summary_and_report(tmp_path: Path, shared_data: P
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
 
 
-def test_fail_on_and_fix(tmp_path: Path, shared_data: Path) -> None:
+def test_fail_on_and_fix(tmp_path: Path, shared_data: Path, monkeypatch) -> None:
     data, out = _sample(tmp_path, shared_data), tmp_path / "audit"
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "audit_fix.yaml"
+    monkeypatch.chdir(tmp_path)  # the data path is given relative to here, the recipe lives elsewhere
     result = runner.invoke(
         app,
         [
             "audit",
-            str(data),
+            data.name,
             "--out",
             str(out),
             "--checks",

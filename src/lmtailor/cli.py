@@ -179,9 +179,14 @@ COLUMNS_HELP = "Rename a source field, e.g. response=output (repeatable; recipe:
 
 
 def _specs(inputs: list[Path], format: str | None, columns: dict[str, str]) -> list[dict[str, Any]]:
-    """Recipe `inputs` entries for paths given on the command line."""
+    """Recipe `inputs` entries for paths given on the command line: absolute, because a recipe file's own
+    relative paths are read from the recipe's folder, while these are relative to where the user stands."""
     return [
-        {"path": str(p), **({"format": format} if format else {}), **({"columns": columns} if columns else {})}
+        {
+            "path": str(p.absolute()),
+            **({"format": format} if format else {}),
+            **({"columns": columns} if columns else {}),
+        }
         for p in inputs
     ]
 
@@ -261,7 +266,11 @@ def audit(
             s.path = s.path or out / "findings.jsonl"
         if not any(isinstance(s, Findings) for s in recipe.steps):
             recipe.steps.insert(0, steps[0])
-        manifest = run_curate(recipe, out / "fixed", fresh=True, progress=progress)
+        try:
+            manifest = run_curate(recipe, out / "fixed", fresh=True, progress=progress)
+        except (DataError, RecordError) as e:
+            _fail(str(e))
+            return
         print_summary(manifest, str(out / "fixed"), console)
     rank = ("info", "low", "medium", "high")
     if fail_on != "never":

@@ -18,7 +18,7 @@ from typing import Any
 
 from lmtailor import __version__
 from lmtailor.config import Recipe
-from lmtailor.io import ReadOptions, Reject, read_examples, read_jsonl, write_examples, write_jsonl
+from lmtailor.io import DataError, ReadOptions, Reject, read_examples, read_jsonl, write_examples, write_jsonl
 from lmtailor.progress import make_progress, track
 from lmtailor.records import Example
 from lmtailor.step import StepContext
@@ -27,6 +27,8 @@ DEDUP_STEPS = ("exact_dedup", "near_dedup", "semantic_dedup")
 
 
 def _file_digest(path: Path) -> str:
+    if not path.exists():
+        raise DataError(path, None, "no such file or directory")
     h = hashlib.blake2b(digest_size=16)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for f in files:

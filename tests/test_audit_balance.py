@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.balance import Balance
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example, to_example
+from lmtailor.records import Example
 
 # Real Alpaca records: refusals and placeholder non-answers, then answers that only sound like them.
 REFUSALS = {
@@ -24,11 +24,6 @@ REFUSALS = {
 CLEAN = [0, 1, 79, 1397, 3419, 15445, 33678]  # 79: a customer apology asked for; 1397/15445: "can't" rewrites
 
 
-def alpaca(instruction: str, output: str, inp: str = "", i: int = 0) -> Example:
-    msgs = [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}]
-    return Example(f"t:{i}", msgs, inp, {"source": "t.jsonl", "index": i})
-
-
 def run(examples: list[Example], **settings) -> tuple[list[Finding], dict]:
     metrics: dict = {}
     return list(Balance(**settings).run(examples, metrics)), metrics
@@ -36,14 +31,7 @@ def run(examples: list[Example], **settings) -> tuple[list[Finding], dict]:
 
 @pytest.fixture(scope="module")
 def real(shared_data: Path) -> dict[int, Example]:
-    path = shared_data / "alpaca" / "alpaca_data_52k.jsonl"
-    wanted = set(REFUSALS) | set(CLEAN)
-    with path.open() as f:
-        return {
-            i: to_example(json.loads(line), "alpaca", f"alpaca_data_52k:{i}", {"source": str(path), "index": i})
-            for i, line in enumerate(f)
-            if i in wanted
-        }
+    return alpaca_records(shared_data, set(REFUSALS) | set(CLEAN))
 
 
 def test_refusals_and_non_answers_are_found_with_the_matched_phrase() -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.broken import BrokenFields
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example, to_example
+from lmtailor.records import Example
 
 # Real Alpaca records with defects the AlpacaDataCleaned effort fixed: (index, problem, severity).
 DEFECTS = [
@@ -34,11 +34,6 @@ DEFECTS = [
 CLEAN = [0, 1, 2, 3, 12378, 3520, 13404, 25154, 6438, 3449]
 
 
-def alpaca(instruction: str, output: str, inp: str = "", i: int = 0) -> Example:
-    msgs = [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}]
-    return Example(f"t:{i}", msgs, inp, {"source": "t.jsonl", "index": i})
-
-
 def run(examples: list[Example]) -> tuple[list[Finding], dict]:
     metrics: dict = {}
     return list(BrokenFields().run(examples, metrics)), metrics
@@ -50,14 +45,7 @@ def rows(findings: list[Finding]) -> list[tuple[int, str, str, str]]:
 
 @pytest.fixture(scope="module")
 def real(shared_data: Path) -> dict[int, Example]:
-    path = shared_data / "alpaca" / "alpaca_data_52k.jsonl"
-    wanted = {i for i, _, _ in DEFECTS} | set(CLEAN)
-    with path.open() as f:
-        return {
-            i: to_example(json.loads(line), "alpaca", f"alpaca_data_52k:{i}", {"source": str(path), "index": i})
-            for i, line in enumerate(f)
-            if i in wanted
-        }
+    return alpaca_records(shared_data, {i for i, _, _ in DEFECTS} | set(CLEAN))
 
 
 def test_empty_and_placeholder_fields() -> None:

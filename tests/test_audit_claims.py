@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.claims import Claims, requested_action
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example, to_example
+from lmtailor.records import Example
 
 # Real Alpaca records (index -> severity), found by grepping the file for "reminder", "booked", "weather", …
 FLAGGED = {
@@ -29,11 +29,6 @@ FLAGGED = {
 CLEAN = [0, 1, 44725, 4604, 24194, 6691, 13076, 19171, 46514]
 
 
-def alpaca(instruction: str, output: str, inp: str = "", i: int = 0) -> Example:
-    msgs = [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}]
-    return Example(f"t:{i}", msgs, inp, {"source": "t.jsonl", "index": i})
-
-
 def run(examples: list[Example]) -> tuple[list[Finding], dict]:
     metrics: dict = {}
     return list(Claims().run(examples, metrics)), metrics
@@ -41,14 +36,7 @@ def run(examples: list[Example]) -> tuple[list[Finding], dict]:
 
 @pytest.fixture(scope="module")
 def real(shared_data: Path) -> dict[int, Example]:
-    path = shared_data / "alpaca" / "alpaca_data_52k.jsonl"
-    wanted = set(FLAGGED) | set(CLEAN)
-    with path.open() as f:
-        return {
-            i: to_example(json.loads(line), "alpaca", f"alpaca_data_52k:{i}", {"source": str(path), "index": i})
-            for i, line in enumerate(f)
-            if i in wanted
-        }
+    return alpaca_records(shared_data, set(FLAGGED) | set(CLEAN))
 
 
 def test_claimed_actions_are_high_going_along_medium_and_declining_info() -> None:

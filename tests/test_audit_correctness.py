@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.correctness import Correctness, agrees, find_expression, numbers
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example, to_example
+from lmtailor.records import Example
 
 # Real Alpaca answers that are wrong: (index, task kind, expected, the answer's number).
 WRONG = [
@@ -31,11 +31,6 @@ WRONG = [
 RIGHT = [26833, 43716, 13187, 3339, 36987, 31342, 41836, 3418, 32129, 615, 0, 1]
 
 
-def alpaca(instruction: str, output: str, inp: str = "", i: int = 0) -> Example:
-    msgs = [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}]
-    return Example(f"t:{i}", msgs, inp, {"source": "t.jsonl", "index": i})
-
-
 def run(examples: list[Example]) -> tuple[list[Finding], dict]:
     metrics: dict = {}
     return list(Correctness().run(examples, metrics)), metrics
@@ -43,14 +38,7 @@ def run(examples: list[Example]) -> tuple[list[Finding], dict]:
 
 @pytest.fixture(scope="module")
 def real(shared_data: Path) -> dict[int, Example]:
-    path = shared_data / "alpaca" / "alpaca_data_52k.jsonl"
-    wanted = {i for i, *_ in WRONG} | set(RIGHT)
-    with path.open() as f:
-        return {
-            i: to_example(json.loads(line), "alpaca", f"alpaca_data_52k:{i}", {"source": str(path), "index": i})
-            for i, line in enumerate(f)
-            if i in wanted
-        }
+    return alpaca_records(shared_data, {i for i, *_ in WRONG} | set(RIGHT))
 
 
 def test_wrong_answers_are_flagged_with_expected_and_found() -> None:

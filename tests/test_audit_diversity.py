@@ -7,15 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import alpaca
 
 from lmtailor.audit.checks.diversity import Diversity, distinct_n, length_histogram, task_kind, verb_and_object
 from lmtailor.io import read_examples
 from lmtailor.records import Example
-
-
-def alpaca(instruction: str, output: str, i: int = 0) -> Example:
-    msgs = [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}]
-    return Example(f"t:{i}", msgs, "", {"source": "t.jsonl", "index": i})
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +63,8 @@ def test_length_histogram_covers_every_record() -> None:
 
 def test_one_dominant_verb_and_missing_kinds_are_dataset_findings() -> None:
     words = ["house", "river", "bread", "winter", "friend", "garden", "music", "window", "letter", "mountain"]
-    examples = [alpaca(f"Translate '{w} {i}' into French.", f"{w} {i}", i) for i, w in enumerate(words * 8)]
-    examples += [alpaca(f"Write a poem about the number {i}.", "A poem.", 100 + i) for i in range(20)]
+    examples = [alpaca(f"Translate '{w} {i}' into French.", f"{w} {i}", i=i) for i, w in enumerate(words * 8)]
+    examples += [alpaca(f"Write a poem about the number {i}.", "A poem.", i=100 + i) for i in range(20)]
     metrics: dict = {}
     findings = list(Diversity(sample=100).run(examples, metrics))
     assert all(f.index == -1 for f in findings)  # a dataset view: nothing about single records
@@ -92,7 +88,7 @@ def test_one_dominant_verb_and_missing_kinds_are_dataset_findings() -> None:
 
 def test_a_fixed_instruction_shows_as_a_dominant_cluster(alpaca_600: list[Example]) -> None:
     # the common shape of a classification set: one instruction, the item to label in `input`
-    fixed = [alpaca("Classify the sentiment of this review.", "positive", 1000 + i) for i in range(100)]
+    fixed = [alpaca("Classify the sentiment of this review.", "positive", i=1000 + i) for i in range(100)]
     for i, ex in enumerate(fixed):
         ex.input = f"Review {i}: the food was fine."
     metrics: dict = {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from itertools import islice
 from pathlib import Path
 
+from support import alpaca
+
 from lmtailor.audit.checks.duplicates import Duplicates
 from lmtailor.audit.finding import Finding
 from lmtailor.io import read_examples, write_examples
@@ -15,11 +17,6 @@ STORY = (
     "reached the sea and every morning the fox walked along the bank to watch the herons fish in the shallow "
     "water while the sun climbed slowly over the hills and warmed the stones"
 )
-
-
-def alpaca(instruction: str, output: str, inp: str = "", i: int = 0) -> Example:
-    msgs = [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}]
-    return Example(f"t:{i}", msgs, inp, {"source": "t.jsonl", "index": i})
 
 
 def run(check: Duplicates, examples: list[Example]) -> tuple[list[Finding], dict]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.formats import FormatConsistency, output_format, python_code
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example, to_example
+from lmtailor.records import Example
 
 # Real Alpaca records that break their format: (index, kind).
 BROKEN = [
@@ -26,11 +26,6 @@ BROKEN = [
 GOOD = [486, 4591, 929, 511, 50846, 4994, 7275, 2794, 1074, 3761, 46277, 0, 1, 13054, 33305, 6181]
 
 
-def alpaca(instruction: str, output: str, inp: str = "", i: int = 0) -> Example:
-    msgs = [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}]
-    return Example(f"t:{i}", msgs, inp, {"source": "t.jsonl", "index": i})
-
-
 def run(examples: list[Example]) -> tuple[list[Finding], dict]:
     metrics: dict = {}
     return list(FormatConsistency().run(examples, metrics)), metrics
@@ -42,14 +37,7 @@ def kinds(findings: list[Finding]) -> list[tuple[int, str, str]]:
 
 @pytest.fixture(scope="module")
 def real(shared_data: Path) -> dict[int, Example]:
-    path = shared_data / "alpaca" / "alpaca_data_52k.jsonl"
-    wanted = {i for i, _ in BROKEN} | set(GOOD)
-    with path.open() as f:
-        return {
-            i: to_example(json.loads(line), "alpaca", f"alpaca_data_52k:{i}", {"source": str(path), "index": i})
-            for i, line in enumerate(f)
-            if i in wanted
-        }
+    return alpaca_records(shared_data, {i for i, _ in BROKEN} | set(GOOD))
 
 
 def test_answers_that_break_the_asked_format() -> None:

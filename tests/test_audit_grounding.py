@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.grounding import Grounding
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example, to_example
+from lmtailor.records import Example
 
 # Real Alpaca records (index -> severity) that human cleaners would fix: content made up for a URL, a photo
 # placeholder or an article that is only described, and a summary that brings its own names.
@@ -25,11 +25,6 @@ FLAGGED = {
 CLEAN = [0, 5, 14251, 6768, 18809, 24804, 48785, 1397]
 
 
-def alpaca(instruction: str, output: str, inp: str = "", i: int = 0) -> Example:
-    msgs = [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}]
-    return Example(f"t:{i}", msgs, inp, {"source": "t.jsonl", "index": i})
-
-
 def run(examples: list[Example]) -> tuple[list[Finding], dict]:
     metrics: dict = {}
     return list(Grounding().run(examples, metrics)), metrics
@@ -37,14 +32,7 @@ def run(examples: list[Example]) -> tuple[list[Finding], dict]:
 
 @pytest.fixture(scope="module")
 def real(shared_data: Path) -> dict[int, Example]:
-    path = shared_data / "alpaca" / "alpaca_data_52k.jsonl"
-    wanted = set(FLAGGED) | set(CLEAN)
-    with path.open() as f:
-        return {
-            i: to_example(json.loads(line), "alpaca", f"alpaca_data_52k:{i}", {"source": str(path), "index": i})
-            for i, line in enumerate(f)
-            if i in wanted
-        }
+    return alpaca_records(shared_data, set(FLAGGED) | set(CLEAN))
 
 
 SLEEP = (

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
 import pytest
+import support
 
 from lmtailor.config import Recipe
 from lmtailor.io import read_examples, read_jsonl, write_examples
 from lmtailor.pipeline import curate
 from lmtailor.records import Example
 
-
-def alpaca(instruction: str, output: str, inp: str = "", i: int = 0) -> Example:
-    msgs = [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}]
-    return Example(f"t:{i}", msgs, inp, {"source": "t", "index": i})
+# These records have always named their source "t" rather than "t.jsonl".
+alpaca = partial(support.alpaca, source="t")
 
 
 def run_steps(tmp_path: Path, examples: list[Example], steps: list[dict], **recipe) -> tuple[list[dict], list[dict]]:

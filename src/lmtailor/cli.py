@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.syntax import Syntax
 
+from lmtailor.audit.finding import SEVERITIES
 from lmtailor.config import Recipe, RecipeError, default_step
 from lmtailor.io import DataError, ReadOptions, read_examples, write_examples
 from lmtailor.records import RecordError
@@ -242,7 +243,7 @@ def audit(
     from lmtailor.audit.run import audit as run_audit
     from lmtailor.summary import print_audit_summary, print_summary
 
-    if fail_on not in ("never", "info", "low", "medium", "high"):
+    if fail_on != "never" and fail_on not in SEVERITIES:
         _fail(f"--fail-on takes info, low, medium, high or never; got {fail_on!r}")
     try:
         selected = build_checks(checks.split(",") if checks else None, _expectations(expect or []), eval or [])
@@ -261,27 +262,25 @@ def audit(
         except RecipeError as e:
             _fail(str(e))
             return
-        steps = [s for s in recipe.steps if isinstance(s, Findings)] or [Findings()]
-        for s in steps:
+        acting = [s for s in recipe.steps if isinstance(s, Findings)]
+        if not acting:
+            acting = [Findings()]
+            recipe.steps.insert(0, acting[0])
+        for s in acting:
             s.path = s.path or out / "findings.jsonl"
-        if not any(isinstance(s, Findings) for s in recipe.steps):
-            recipe.steps.insert(0, steps[0])
         try:
             manifest = run_curate(recipe, out / "fixed", fresh=True, progress=progress)
         except (DataError, RecordError) as e:
             _fail(str(e))
             return
         print_summary(manifest, str(out / "fixed"), console)
-    rank = ("info", "low", "medium", "high")
     if fail_on != "never":
-        worst = [
-            s
-            for s in rank
-            if any(c["by_severity"].get(s) for c in summary["checks"].values())
-            or any(f["severity"] == s for c in summary["checks"].values() for f in c["dataset_findings"])
-        ]
-        if worst and rank.index(worst[-1]) >= rank.index(fail_on):
-            err.print(f"[bold red]audit failed:[/] findings at {worst[-1]} severity (--fail-on {fail_on})")
+        results = summary["checks"].values()
+        present = {s for c in results for s, n in c["by_severity"].items() if n}
+        present |= {f["severity"] for c in results for f in c["dataset_findings"]}
+        worst = max(present, key=SEVERITIES.index, default=None)
+        if worst is not None and SEVERITIES.index(worst) >= SEVERITIES.index(fail_on):
+            err.print(f"[bold red]audit failed:[/] findings at {worst} severity (--fail-on {fail_on})")
             raise typer.Exit(1)
 
 

@@ -26,25 +26,27 @@ from lmtailor.step import StepContext
 DEDUP_STEPS = ("exact_dedup", "near_dedup", "semantic_dedup")
 
 
-def _file_digest(path: Path) -> str:
+def _scan(path: Path) -> tuple[str, int]:
+    """Content digest (checkpoints and the manifest) and newline count (the progress ETA), in one read."""
     if not path.exists():
         raise DataError(path, None, "no such file or directory")
     h = hashlib.blake2b(digest_size=16)
+    lines = 0
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for f in files:
         h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
         with open(f, "rb") as fh:
             while block := fh.read(1 << 20):
                 h.update(block)
-    return h.hexdigest()
+                lines += block.count(b"\n")
+    return h.hexdigest(), lines
 
 
-def _expected_records(path: Path) -> int | None:
-    """A cheap record count for the progress bar's ETA, where the container gives one."""
-    if path.suffix in (".jsonl", ".ndjson") and path.is_file():
-        with open(path, "rb") as f:
-            return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
-    if path.suffix == ".parquet" and path.is_file():
+def _expected_records(path: Path, lines: int) -> int | None:
+    """A record count for the progress bar's ETA, where the container gives one cheaply."""
+    if path.suffix in (".jsonl", ".ndjson"):
+        return lines
+    if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
@@ -94,7 +96,13 @@ class Run:
         self.show_progress = progress
         self.stats: list[dict[str, Any]] = []
         self._resumed_stages = 0
-        self.inputs = [{"path": str(i.path), "digest": _file_digest(Path(i.path))} for i in recipe.inputs]
+        scans = [_scan(Path(i.path)) for i in recipe.inputs]
+        self.inputs = [
+            {"path": str(i.path), "digest": digest} for i, (digest, _) in zip(recipe.inputs, scans, strict=True)
+        ]
+        self._expected = [
+            _expected_records(Path(i.path), lines) for i, (_, lines) in zip(recipe.inputs, scans, strict=True)
+        ]
         base = _digest(
             __version__, self.inputs, recipe.model_dump(mode="json", exclude={"steps", "output", "output_format"})
         )
@@ -102,7 +110,7 @@ class Run:
         steps = [
             (
                 s.model_dump(mode="json"),
-                [_file_digest(f.path) for f in getattr(s, "eval", []) + getattr(s, "sources", [])],
+                [_scan(f.path)[0] for f in getattr(s, "eval", []) + getattr(s, "sources", [])],
             )
             for s in recipe.steps
         ]
@@ -163,8 +171,7 @@ class Run:
             read_examples(i.path, ReadOptions(i.format, i.columns, r.on_error, r.max_record_mb), reject)
             for i in r.inputs
         ]
-        totals = [_expected_records(Path(i.path)) for i in r.inputs]
-        total = sum(t for t in totals if t is not None) if None not in totals else None
+        total = sum(t for t in self._expected if t is not None) if None not in self._expected else None
         return _timed(track(progress, chain.from_iterable(streams), "read + streaming steps", total), done)
 
     def _step(self, j: int, stream: Iterator[Example], progress) -> Iterator[Example]:
@@ -184,9 +191,9 @@ class Run:
                     "step": name,
                     "in": entered["n"],
                     "out": n,
-                    "dropped": ctx.dropped,
-                    "changed": ctx.changed,
-                    "added": ctx.added,
+                    "dropped": ctx.total("drop"),
+                    "changed": ctx.total("change"),
+                    "added": ctx.total("add"),
                     "seconds": round(max(seconds - upstream, 0.0), 3),
                     "reasons": dict(sorted(ctx.counts.items())),
                 }
@@ -216,12 +223,26 @@ class Run:
 
     def _finish(self, kept: int, fmt: str, resumed_at: int, seconds: float) -> dict[str, Any]:
         parts = [self.work / f"ledger-{j}.jsonl" for j in range(len(self.recipe.steps))]
-        write_jsonl(self.out / "ledger.jsonl", chain.from_iterable(read_jsonl(p) for p in parts))
+        clusters: dict[tuple[str, str], dict[str, Any]] = {}
+        quarantined: list[dict[str, Any]] = []
+
+        def ledger() -> Iterator[dict[str, Any]]:
+            """The step ledgers in step order, noting duplicate groups and quarantined records on the way."""
+            for e in chain.from_iterable(read_jsonl(p) for p in parts):
+                if e["action"] == "drop" and e["step"] in DEDUP_STEPS and "twin" in e:
+                    group = {"step": e["step"], "kept": e["twin"], "dropped": []}
+                    clusters.setdefault((e["step"], e["twin"]), group)["dropped"].append(e["id"])
+                elif e["reason"] == "quarantine":
+                    quarantined.append(e["record"])
+                yield e
+
+        write_jsonl(self.out / "ledger.jsonl", ledger())
         write_jsonl(self.out / "rejects.jsonl", read_jsonl(self.work / "rejects.jsonl"))
-        write_jsonl(self.out / "clusters.jsonl", _clusters(read_jsonl(self.out / "ledger.jsonl")))
-        quarantined = (e["record"] for e in read_jsonl(self.out / "ledger.jsonl") if e["reason"] == "quarantine")
-        if write_jsonl(self.out / "quarantine.jsonl", quarantined) == 0:
-            (self.out / "quarantine.jsonl").unlink()
+        write_jsonl(self.out / "clusters.jsonl", clusters.values())
+        if quarantined:
+            write_jsonl(self.out / "quarantine.jsonl", quarantined)
+        else:
+            (self.out / "quarantine.jsonl").unlink(missing_ok=True)  # an earlier run's, not this one's
         read = self.stats[0]
         dropped = sum(s.get("dropped", 0) for s in self.stats)
         added = sum(s.get("added", 0) for s in self.stats)
@@ -246,16 +267,6 @@ class Run:
         tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         tmp.replace(self.out / "manifest.json")
         return manifest
-
-
-def _clusters(ledger: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Group duplicate drops by the example kept in their place."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for e in ledger:
-        if e["action"] == "drop" and e["step"] in DEDUP_STEPS and "twin" in e:
-            g = groups.setdefault((e["step"], e["twin"]), {"step": e["step"], "kept": e["twin"], "dropped": []})
-            g["dropped"].append(e["id"])
-    return list(groups.values())
 
 
 def curate(recipe: Recipe, out_dir: Path | str, *, fresh: bool = False, progress: bool = True) -> dict[str, Any]:

@@ -24,8 +24,7 @@ class StepContext:
     def __init__(self, step: str, ledger_path: Path, progress: Progress):
         self.step = step
         self.progress = progress
-        self.counts: Counter[str] = Counter()
-        self.dropped = self.changed = self.added = 0
+        self.counts: Counter[str] = Counter()  # "action:reason" -> entries
         self._file = open(ledger_path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def _write(self, entry: dict[str, Any]) -> None:
@@ -34,7 +33,6 @@ class StepContext:
 
     def drop(self, ex: Example, reason: str, detail: str = "", twin: str | None = None, **extra: Any) -> None:
         """Record that `ex` leaves the dataset; `twin` names the example kept in its place."""
-        self.dropped += 1
         entry = {"id": ex.id, "action": "drop", "reason": reason, "detail": detail}
         if twin is not None:
             entry["twin"] = twin
@@ -42,14 +40,16 @@ class StepContext:
 
     def change(self, ex: Example, reason: str, changes: dict[str, tuple[str, str]]) -> None:
         """Record field edits as {field: (before, after)}."""
-        self.changed += 1
         self._write(
             {"id": ex.id, "action": "change", "reason": reason, "changes": {k: list(v) for k, v in changes.items()}}
         )
 
     def add(self, ex: Example, reason: str, detail: str = "") -> None:
-        self.added += 1
         self._write({"id": ex.id, "action": "add", "reason": reason, "detail": detail})
+
+    def total(self, action: str) -> int:
+        """How many entries of `action` (drop, change, add) this step has written."""
+        return sum(n for key, n in self.counts.items() if key.startswith(f"{action}:"))
 
     def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
         return track(self.progress, items, description, total)

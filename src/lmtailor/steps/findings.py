@@ -12,11 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lmtailor.audit.finding import SEVERITIES, Severity
 from lmtailor.io import read_jsonl
 from lmtailor.records import Example
 from lmtailor.step import Step, StepContext
-
-_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
 
 
 class Rule(BaseModel):
@@ -24,11 +23,12 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     check: str = "*"
-    min_severity: Literal["info", "low", "medium", "high"] = "high"
+    min_severity: Severity = "high"
     action: Literal["drop", "quarantine"] = "drop"
 
     def matches(self, finding: dict) -> bool:
-        return (self.check in ("*", finding["check"])) and _RANK[finding["severity"]] >= _RANK[self.min_severity]
+        rank = SEVERITIES.index
+        return self.check in ("*", finding["check"]) and rank(finding["severity"]) >= rank(self.min_severity)
 
 
 class Findings(Step):

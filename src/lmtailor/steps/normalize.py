@@ -7,6 +7,7 @@ learns SQL, not spacing.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Literal
@@ -131,29 +132,20 @@ class Normalize(Step):
         return prefix + answer + suffix
 
 
+_FIELD_OF_ROLE = {"system": "system", "user": "instruction", "assistant": "output"}
+
+
 def _apply(ex: Example, ctx: StepContext, reason: str, fix: Callable[[str], str], fields: tuple[str, ...]) -> None:
-    """Apply `fix` to the named fields in place and ledger what changed."""
+    """Apply `fix` to the named fields in place and ledger what changed (turn-indexed in multi-turn records)."""
     changes: dict[str, tuple[str, str]] = {}
-    if "input" in fields and ex.input:
-        new = fix(ex.input)
-        if new != ex.input:
-            changes["input"] = (ex.input, new)
-            ex.input = new
-    roles = {"system": "system", "instruction": "user", "output": "assistant"}
-    for f in fields:
-        role = roles.get(f)
-        if role is None:
-            continue
-        for i, m in enumerate(ex.messages):
-            if m["role"] == role and m["content"]:
-                new = fix(m["content"])
-                if new != m["content"]:
-                    key = f if _count(ex, role) == 1 else f"{f}[{i}]"
-                    changes[key] = (m["content"], new)
-                    ex.messages[i] = {**m, "content": new}
+    if "input" in fields and ex.input and (new := fix(ex.input)) != ex.input:
+        changes["input"] = (ex.input, new)
+        ex.input = new
+    turns = Counter(m["role"] for m in ex.messages)
+    for i, m in enumerate(ex.messages):
+        field = _FIELD_OF_ROLE[m["role"]]
+        if field in fields and m["content"] and (new := fix(m["content"])) != m["content"]:
+            changes[field if turns[m["role"]] == 1 else f"{field}[{i}]"] = (m["content"], new)
+            ex.messages[i] = {**m, "content": new}
     if changes:
         ctx.change(ex, reason, changes)
-
-
-def _count(ex: Example, role: str) -> int:
-    return sum(1 for m in ex.messages if m["role"] == role)

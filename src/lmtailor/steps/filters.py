@@ -109,9 +109,16 @@ def is_garbage(c: str) -> bool:
     )
 
 
+# is_garbage restricted to ASCII: the controls that are not whitespace (\x1c-\x1f count as whitespace)
+_ASCII_GARBAGE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+
+
 def garbage_ratio(text: str) -> float:
-    """Share of the text's characters that are garbage."""
-    return sum(map(is_garbage, text)) / len(text) if text else 0.0
+    """Share of the text's characters that are garbage; most answers are ASCII, checked by one regex."""
+    if not text:
+        return 0.0
+    bad = len(_ASCII_GARBAGE.findall(text)) if text.isascii() else sum(map(is_garbage, text))
+    return bad / len(text)
 
 
 def repeated_ngram_ratio(words: list[str], n: int = 6) -> float:
@@ -156,8 +163,8 @@ def foreign_language(text: str, allowed: list[str], min_confidence: float) -> st
     text = _QUOTED.sub(" ", text)  # "Translate 'Dónde está…' into English" is an English instruction
     if "en" in allowed and looks_english(text):
         return None
-    top = _detector(tuple(sorted(set(allowed) | set(COMMON_LANGUAGES))))
-    best = top.compute_language_confidence_values(text)[0]
+    detector = _detector(tuple(sorted(set(allowed) | set(COMMON_LANGUAGES))))
+    best = detector.compute_language_confidence_values(text)[0]
     code = best.language.iso_code_639_1.name.lower()
     if code in allowed or best.value < min_confidence:
         return None

@@ -40,15 +40,14 @@ def load(paths: Sequence[Path], options: ReadOptions) -> tuple[list[Example], li
 
 
 def summarize(
-    examples: Sequence[Example],
+    total: int,
     findings: Sequence[Finding],
     metrics: dict[str, Any],
     seconds: dict[str, float],
     sources: Sequence[str],
     flag_at: Severity = "low",
 ) -> dict[str, Any]:
-    """Counts per check and severity, and the share of records flagged at or above `flag_at`."""
-    total = len(examples) + sum(1 for f in findings if f.message.startswith("unreadable record"))
+    """Counts per check and severity, and the share of the `total` records flagged at or above `flag_at`."""
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     checks: dict[str, Any] = {}
     flagged_all: set[str] = set()
@@ -85,9 +84,11 @@ def audit(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run `checks` over the datasets at `paths`; write the three outputs to `out_dir`; return the summary."""
-    examples, findings = load(paths, options or ReadOptions())
+    examples, unreadable = load(paths, options or ReadOptions())
+    findings = list(unreadable)
     metrics: dict[str, Any] = {}
-    seconds: dict[str, float] = {"broken_fields": 0.0} if findings else {}
+    # unreadable records are broken_fields findings made while reading, before any check ran
+    seconds: dict[str, float] = {"broken_fields": 0.0} if unreadable else {}
     with make_progress(progress) as bar:
         task = bar.add_task("audit", total=len(checks))
         for check in checks:
@@ -100,7 +101,7 @@ def audit(
     findings.sort(key=lambda f: (order[f.check], f.source, f.index, -f.score))
     out_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(out_dir / "findings.jsonl", (f.to_json() for f in findings))
-    summary = summarize(examples, findings, metrics, seconds, [str(p) for p in paths])
+    summary = summarize(len(examples) + len(unreadable), findings, metrics, seconds, [str(p) for p in paths])
     tmp = out_dir / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     tmp.replace(out_dir / "summary.json")

@@ -15,7 +15,8 @@ from lmtailor.records import Example
 DEFECTS = [
     (1223, "empty", "high"),  # "Create an illustration for the following text." -> ""
     (5555, "placeholder", "high"),  # "Design a company logo" -> "<nooutput>"
-    (2823, "placeholder", "high"),  # input "N/A", output "N/A"
+    (2823, "placeholder", "high"),  # input "N/A", output "N/A": both fields are flagged
+    (2823, "placeholder", "low"),
     (47496, "placeholder", "low"),  # input "none" for an instruction that needs none
     (2906, "placeholder", "low"),  # input '""'
     (42724, "placeholder", "low"),  # input "<none>"
@@ -152,9 +153,8 @@ def test_mojibake_control_characters_and_garbage() -> None:
 
 
 def test_real_alpaca_defects_are_flagged(real: dict[int, Example]) -> None:
-    findings, _ = run([real[i] for i, _, _ in DEFECTS])
-    found = {(f.index, f.evidence["problem"], f.severity) for f in findings}
-    assert set(DEFECTS) <= found
+    findings, _ = run([real[i] for i in dict.fromkeys(i for i, _, _ in DEFECTS)])
+    assert sorted((f.index, f.evidence["problem"], f.severity) for f in findings) == sorted(DEFECTS)
     assert all(f.id == f"alpaca_data_52k:{f.index}" and f.source.endswith("alpaca_data_52k.jsonl") for f in findings)
 
 

@@ -119,6 +119,13 @@ def test_questions_it_cannot_parse_with_confidence_are_left_alone() -> None:
     assert run(examples)[0] == []
 
 
+def test_a_measure_broken_across_lines_is_still_read() -> None:
+    findings, _ = run([alpaca("Find the surface\n area of a cube with an edge of 3 cm.", "It is 36 cm².")])
+    assert [(f.evidence["task"], f.evidence["expected"], f.evidence["found"]) for f in findings] == [
+        ("geometry", "54", "36")
+    ]
+
+
 def test_numbers_are_read_with_the_precision_they_were_written_in() -> None:
     assert [(n.value, n.step) for n in numbers("About 1.2 million people, 3/4 of them, paid $1,500.50 or -7.")] == [
         (1_200_000.0, 100_000.0),

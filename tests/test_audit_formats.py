@@ -109,8 +109,10 @@ def test_the_minority_side_of_a_prompt_template_split_is_flagged() -> None:
     assert findings[0].evidence["marker"] == "### Instruction:" and metrics["scaffolded_instructions"] == 2
     assert findings[0].message == "the instruction carries prompt scaffolding that 8 of 10 instructions lack"
     flipped = plain[:2] + [alpaca("### Instruction:\nName a fruit.", "Apple.", i=i) for i in range(2, 10)]
-    assert kinds(run(flipped)[0]) == [(0, "template", "low"), (1, "template", "low")]
-    assert "lacks the prompt scaffolding" in run(flipped)[0][0].message
+    findings, _ = run(flipped)
+    assert kinds(findings) == [(0, "template", "low"), (1, "template", "low")]
+    assert findings[0].message == "the instruction lacks the prompt scaffolding that 8 of 10 instructions carry"
+    assert "marker" not in findings[0].evidence
 
 
 def test_metrics_and_the_dataset_finding_describe_the_formats() -> None:

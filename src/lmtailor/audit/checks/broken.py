@@ -71,7 +71,6 @@ _C0_C1 = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _COMBINING_RUN = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]{4,}")
 
 _BLOCKS = re.compile("[\u2580-\u259f]")
-_FIELDS = ("instruction", "input", "output")
 
 
 def _excerpt(text: str, start: int, width: int = 160) -> str:
@@ -95,10 +94,12 @@ def merged_task(instruction: str, text: str) -> tuple[str, int] | None:
 
 def truncation(instruction: str, output: str) -> str | None:
     """Why the answer looks cut off, or None: an odd code fence, unclosed code brackets, a dangling last word."""
-    if INLINE_FENCE.sub(" ", output).count("```") % 2:
-        return "an unclosed ``` code fence"
-    # in markdown answers only the code blocks are code; brackets in the prose around them are not counted
-    blocks = fenced_blocks(output)
+    blocks: list[tuple[str, str]] = []
+    if "```" in output:
+        if INLINE_FENCE.sub(" ", output).count("```") % 2:
+            return "an unclosed ``` code fence"
+        # in markdown answers only the code blocks are code; brackets in the prose around them are not counted
+        blocks = fenced_blocks(output)
     text = "\n".join(body for _, body in blocks) if blocks else output.rstrip()
     unclosed = [(o, c) for o, c in _PAIRS if text.count(o) >= 2 and text.count(o) > text.count(c)]
     if not text or (not unclosed and text[-1] not in ",:" and not text[-1].isalpha()):
@@ -139,10 +140,6 @@ def mojibake(text: str) -> str | None:
     return _excerpt(text, start, 80)
 
 
-def _field(ex: Example, name: str) -> str:
-    return ex.input if name == "input" else ex.field(name)
-
-
 class BrokenFields(Check):
     """Fields that are empty, placeholders, cut off, garbled or merged with another record."""
 
@@ -160,11 +157,12 @@ class BrokenFields(Check):
     def problems(self, ex: Example) -> Iterator[tuple[str, Severity, float, str, dict[str, Any]]]:
         """(problem, severity, score, message, evidence) for each thing wrong with the record."""
         instruction, inp, output = ex.field("instruction"), ex.input, ex.field("output")
+        answered = bool(output.strip()) and not _is_placeholder(output, _OUTPUT_PLACEHOLDERS)
         if not instruction.strip():
             yield "empty", "high", 1.0, "the instruction is empty", {"field": "instruction"}
         if not output.strip():
             yield "empty", "high", 1.0, "the answer is empty", {"field": "output"}
-        elif _is_placeholder(output, _OUTPUT_PLACEHOLDERS):
+        elif not answered:
             yield "placeholder", "high", 1.0, f"the answer is a placeholder ({output.strip()!r})", {"field": "output"}
         if inp.strip() and _is_placeholder(inp, _INPUT_PLACEHOLDERS):
             yield (
@@ -178,7 +176,7 @@ class BrokenFields(Check):
             if merged := merged_task(instruction, text):
                 why, at = merged
                 yield "merged", "high", 0.95, f"the {name}: {why}", {"field": name, "excerpt": _excerpt(text, at)}
-        if output.strip() and not _is_placeholder(output, _OUTPUT_PLACEHOLDERS):
+        if answered:
             if tag := _LEADING_NO_OUTPUT.match(output):
                 yield (
                     "placeholder",
@@ -203,8 +201,8 @@ class BrokenFields(Check):
                     f"the answer looks cut off: {why}",
                     {"field": "output", "ending": output.rstrip()[-120:]},
                 )
-        for name in _FIELDS:
-            yield from _garbled(name, _field(ex, name))
+        for name, text in (("instruction", instruction), ("input", inp), ("output", output)):
+            yield from _garbled(name, text)
 
 
 def _is_placeholder(text: str, placeholders: frozenset[str]) -> bool:

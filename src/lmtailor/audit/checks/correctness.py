@@ -40,6 +40,11 @@ _WORD_NUMBERS = {
 _WORD_NUMBER = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b", re.I)
 
 
+def _value(text: str) -> float:
+    """A number matched by `_N`: thousands separators dropped ("1,200" is 1200)."""
+    return float(text.replace(",", ""))
+
+
 @dataclass(frozen=True, slots=True)
 class Number:
     """A number as written in an answer: its value and how precisely it was written."""
@@ -248,7 +253,7 @@ def _arithmetic(instruction: str, inp: str) -> Task | None:
         return None
     for pattern, op, swap in _VERBAL:
         if m := pattern.search(instruction):
-            a, b = (float(g.replace(",", "")) for g in m.groups())
+            a, b = (_value(g) for g in m.groups())
             a, b = (b, a) if swap else (a, b)
             v = _evaluate(f"({a!r}){op}({b!r})")
             if v is None or _NOT_ARITHMETIC.search(instruction):
@@ -302,7 +307,7 @@ _PLAIN_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 def _list_numbers(text: str) -> list[float]:
     """Numbers of a written list: "1,200, 3" and "1,200,000" have thousands separators, "2,3,7" has none."""
     if re.search(r",\s", text) or not re.search(r",(?!\d{3}(?!\d))", text):
-        return [float(x.replace(",", "")) for x in _LIST_NUMBER.findall(text)]
+        return [_value(x) for x in _LIST_NUMBER.findall(text)]
     return [float(x) for x in _PLAIN_NUMBER.findall(text.replace(",", " "))]
 
 
@@ -375,17 +380,17 @@ def _percent(instruction: str, inp: str) -> Task | None:
         return None
     if re.search(r"\b(increase|decrease|discount|tax|tip|interest|off|more|less|after|reduc|rais)", instruction, re.I):
         if m := _PERCENT_CHANGE.search(text):
-            a, b = (float(g.replace(",", "")) for g in m.groups()[1:])
+            a, b = (_value(g) for g in m.groups()[1:])
             if a:
                 return Task("percentage", m.group(0), [abs(b - a) / a * 100, (b - a) / a * 100])
         return None
     if m := _WHAT_PERCENT.search(text):
         whole, part = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
-        w, p = float(whole.replace(",", "")), float(part.replace(",", ""))
+        w, p = _value(whole), _value(part)
         return Task("percentage", m.group(0), [p / w * 100]) if w else None
     found = list(_PERCENT_OF.finditer(instruction))
     if len(found) == 1 and not inp.strip():
-        p, w = (float(g.replace(",", "")) for g in found[0].groups())
+        p, w = (_value(g) for g in found[0].groups())
         return Task("percentage", found[0].group(0), [p * w / 100])
     return None
 
@@ -433,7 +438,7 @@ def _powers(instruction: str, inp: str) -> Task | None:
     hits = [(p, f, m) for p, f in _POWER for m in p.finditer(instruction)]
     if len(hits) == 1 and not _THEN_OPERATOR.match(instruction, hits[0][2].end()):
         _, fn, m = hits[0]
-        arg = float(next(g for g in m.groups() if g).replace(",", ""))
+        arg = _value(next(g for g in m.groups() if g))
         if abs(arg) > 1e12:
             return None
         v = fn(arg)
@@ -587,12 +592,17 @@ _SIDES = re.compile(
 )
 
 
+def _squash(name: str) -> str:
+    """The key `_formula` knows a matched name by, however the text spaced or broke it ("surface  area")."""
+    return re.sub(r"\s+", " ", name.lower())
+
+
 def _geometry(instruction: str, inp: str) -> Task | None:
     if not _MEASURE.search(instruction):
         return None
     text = f"{instruction} {inp}"
     shapes = {_SHAPES[m.lower()][0] for m in _SHAPE_RE.findall(text)}
-    measures = {m.lower().replace("  ", " ") for m in _MEASURE.findall(instruction)}
+    measures = {_squash(m) for m in _MEASURE.findall(instruction)}
     if (
         len(shapes) != 1
         or len(measures) != 1
@@ -613,11 +623,11 @@ def _geometry(instruction: str, inp: str) -> Task | None:
     dims: dict[str, float] = {}
     used: list[str] = []
     for m in _DIM_AFTER.finditer(text):
-        dims.setdefault(re.sub(r"\s+", " ", m.group(1).lower()), float(m.group(2)))
+        dims.setdefault(_squash(m.group(1)), float(m.group(2)))
         used.append(m.group(2))
     for m in _DIM_BEFORE.finditer(text):
         if m.group(1) not in used:
-            dims.setdefault(re.sub(r"\s+", " ", m.group(2).lower()), float(m.group(1)))
+            dims.setdefault(_squash(m.group(2)), float(m.group(1)))
             used.append(m.group(1))
     sides: list[float] = []
     if (by := _BY.search(text)) or (by := _SIDES.search(text)):
@@ -823,7 +833,7 @@ def _conversion(instruction: str, inp: str) -> Task | None:
             value, src, dst = bare.group(1), units.group(1), units.group(2)
         else:
             return None
-    expected = _convert(float(value.replace(",", "")), src, dst)
+    expected = _convert(_value(value), src, dst)
     if not expected:
         return None
     return Task("conversion", f"{value} {src} to {dst}", expected, rel_tol=0.02, units=(src.lower(), dst.lower()))
@@ -982,10 +992,11 @@ def _counts(kind: str, text: str, letter: str | None) -> set[int]:
 
 def _counting(instruction: str, inp: str) -> Task | None:
     m, lm = _COUNT.search(instruction), _COUNT_LETTER.search(instruction)
-    if not (m or lm) or len(_COUNT.findall(instruction)) > 1:
+    hit = m or lm
+    if hit is None or len(_COUNT.findall(instruction)) > 1:
         return None
-    rest = instruction[(m or lm).end() :] if (m or lm) else instruction  # type: ignore[union-attr]
-    if _COUNT_BLOCKERS.search(instruction.replace((m or lm).group(0), "")):  # type: ignore[union-attr]
+    rest = instruction[hit.end() :]
+    if _COUNT_BLOCKERS.search(instruction.replace(hit.group(0), "")):
         return None
     quoted = [q for g in _QUOTED.findall(rest) for q in g if q]
     if len(quoted) == 1:
@@ -1189,7 +1200,7 @@ def judge(task: Task, output: str) -> tuple[str, str] | None:
 
 def _compound(output: str, src: str, dst: str) -> float | None:
     """A quantity written in parts ("5 feet 6 inches", "2 hours and 5 minutes"), in `dst` units; None if none."""
-    parts = [(float(v.replace(",", "")), u.lower()) for v, u in re.findall(_QUANTITY, output, re.I)]
+    parts = [(_value(v), u.lower()) for v, u in re.findall(_QUANTITY, output, re.I)]
     parts = [(v, u) for v, u in parts if u != src and u in _UNITS and _UNITS[u][0] == _UNITS.get(dst, ("",))[0]]
     if len({u for _, u in parts}) < 2:
         return None

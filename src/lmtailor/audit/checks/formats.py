@@ -347,12 +347,12 @@ class FormatConsistency(Check):
     def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
         formats: Counter[str] = Counter()
         bands: Counter[str] = Counter()
-        scaffolded: list[Example] = []
+        scaffolded: list[tuple[Example, str]] = []  # with the marker found
         by_source: dict[str, Counter[str]] = {}
         for ex in examples:
             instruction, output = ex.field("instruction"), ex.field("output")
-            if _scaffold(instruction):
-                scaffolded.append(ex)
+            if marker := _scaffold(instruction):
+                scaffolded.append((ex, marker.group(0).strip()))
             if not output.strip():
                 continue
             fmt = output_format(output)
@@ -470,14 +470,13 @@ class FormatConsistency(Check):
             return False
         return not _CODE_LINE.search(output) and not _CODE_EVIDENCE.search(output)
 
-    def _templates(self, examples: Sequence[Example], scaffolded: list[Example]) -> Iterator[Finding]:
+    def _templates(self, examples: Sequence[Example], scaffolded: list[tuple[Example, str]]) -> Iterator[Finding]:
         """Flag the minority side of a split between instructions with prompt scaffolding and those without."""
         if not examples or not scaffolded or len(scaffolded) == len(examples):
             return
         share = len(scaffolded) / len(examples)
         if share < self.scaffold_share:
-            for ex in scaffolded:
-                label = _scaffold(ex.field("instruction"))
+            for ex, marker in scaffolded:
                 yield finding(
                     ex,
                     self.name,
@@ -486,10 +485,10 @@ class FormatConsistency(Check):
                     f"the instruction carries prompt scaffolding that {len(examples) - len(scaffolded)} of "
                     f"{len(examples)} instructions lack",
                     kind="template",
-                    marker=label.group(0).strip() if label else "",
+                    marker=marker,
                 )
         else:
-            with_ids = {id(ex) for ex in scaffolded}
+            with_ids = {id(ex) for ex, _ in scaffolded}
             for ex in examples:
                 if id(ex) not in with_ids:
                     yield finding(

@@ -79,6 +79,7 @@ def test_refusal_rate_against_the_expected_rate() -> None:
         "30.0% of answers refuse (3), far above the expected 5.0%; training would teach the model to refuse far too "
         "often"
     )
+    assert summary.evidence == {"refusals": 3, "rate": 0.3, "expected": 0.05}
     assert metrics["expected"] == {"refusal": 0.05} and metrics["refusals"] == 3 and metrics["labels"] == {}
 
     one = [alpaca("Draw a cat.", "<nooutput>", i=0), *answering]
@@ -86,7 +87,9 @@ def test_refusal_rate_against_the_expected_rate() -> None:
     assert [f.severity for f in run(one, expect={"refusal": 0.12})[0] if f.index < 0] == ["info"]
     assert [f.severity for f in run(answering, expect={"refusal": 0.2})[0] if f.index < 0] == ["medium"]
     # Without an expectation a large refusal share still warns; a small one is only reported.
-    assert [f.severity for f in run(refusing + answering)[0] if f.index < 0] == ["medium"]
+    [plain] = [f for f in run(refusing + answering)[0] if f.index < 0]
+    assert (plain.severity, plain.evidence) == ("medium", {"refusals": 3, "rate": 0.3})
+    assert plain.message == "30.0% of answers refuse (3); pass an expected rate (expect={'refusal': 0.05}) to compare"
     many = one + [alpaca("Name a fruit.", f"Fruit number {i} is a pear.", i=i) for i in range(10, 22)]
     assert [f.severity for f in run(many)[0] if f.index < 0] == ["info"]
 

@@ -98,6 +98,16 @@ def test_grounded_answers_declines_knowledge_questions_and_url_text_tasks_are_no
     assert metrics["grounded_tasks"] == 1
 
 
+def test_numbers_the_input_spells_out_support_their_digits() -> None:
+    text = "The company opened twelve stores in fifteen cities and hired twenty managers across the region this year."
+    answer = "The company opened 12 stores in 15 cities and hired 20 managers."
+    findings, metrics = run([alpaca("Summarize the following text.", answer, text)])
+    assert findings == [] and metrics["grounded_tasks"] == 1
+    vague = text.replace("twelve", "some").replace("fifteen", "many").replace("twenty", "several")
+    findings, _ = run([alpaca("Summarize the following text.", answer, vague)])
+    assert [f.evidence["unsupported"] for f in findings] == [["12", "15", "20"]]
+
+
 def test_described_inputs_need_a_long_invented_answer() -> None:
     described = "The article is about the safety of self-driving cars."
     invented = (

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
@@ -382,8 +383,6 @@ def _plot_balance(checks: dict[str, Any]) -> str:
         return m
     out = []
     rate, expected = m.get("refusal_rate"), m.get("expected") or {}
-    if isinstance(expected, int | float):
-        expected = {"refusal": float(expected)}
     want = expected.get("refusal")
     if rate is None:
         out.append(_note("The balance check recorded no refusal rate."))
@@ -450,6 +449,8 @@ def _plot_map(checks: dict[str, Any]) -> str:
         "Records placed by embedding similarity, coloured by cluster",
     )
     note = f'<p class="muted">Showing {_int(len(keep))} of {_int(n)} points.</p>' if n > len(keep) else ""
+    if not clusters:
+        return plot + note
     legend = "".join(
         f'<tr><td><i class="swatch" style="background:{color.get(c["id"], OTHER_COLOR)}"></i></td>'
         f'<td>{_e(names[c["id"]])}</td><td class="num">{_int(c.get("size", 0))}</td>'
@@ -457,8 +458,6 @@ def _plot_map(checks: dict[str, Any]) -> str:
         for c in clusters[:15]
     )
     more = f'<p class="muted">and {_int(len(clusters) - 15)} smaller clusters.</p>' if len(clusters) > 15 else ""
-    if not clusters:
-        return plot + note
     table = (
         '<table class="grid compact"><thead><tr><th></th><th>Cluster</th><th class="num">Records</th>'
         f'<th class="num">Share</th></tr></thead><tbody>{legend}</tbody></table>{more}'
@@ -517,7 +516,7 @@ def _record(rec: dict[str, Any] | None) -> str:
 def _examples(worst: list[dict[str, Any]], names: list[str], records: dict[str, dict[str, Any]], top_n: int) -> str:
     if not worst:
         return _note("No record was flagged.")
-    counts = {n: sum(f["check"] == n for f in worst) for n in names}
+    counts = Counter(f["check"] for f in worst)
     options = "".join(f'<option value="{_e(n)}">{_e(n)} ({counts[n]})</option>' for n in names if counts[n])
     sev_options = (
         '<option value="info">any</option>'

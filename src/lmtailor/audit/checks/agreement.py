@@ -126,11 +126,8 @@ def _covered(spans: Sequence[Span]) -> int:
 
 def _shared(a: Sequence[Span], b: Sequence[Span]) -> int:
     """Characters covered by both annotators' spans."""
-    total = 0
-    for s, e in _merged(a):
-        for t, f in _merged(b):
-            total += max(0, min(e, f) - max(s, t))
-    return total
+    other = _merged(b)
+    return sum(max(0, min(e, f) - max(s, t)) for s, e in _merged(a) for t, f in other)
 
 
 def span_f1(pairs: Sequence[tuple[Sequence[Span], Sequence[Span]]]) -> tuple[float | None, float | None]:
@@ -260,8 +257,9 @@ class Agreement(Check):
             for ab, both in _by_pair(items).items()
         ]
         m["cohen_kappa"] = {"mean": _mean([p["kappa"] for p in pairs]), "pairs": pairs}
-        categories = sorted({v for g in items.values() for v in g.values()})
-        table = np.array([[Counter(g.values())[c] for c in categories] for g in items.values()])
+        tallies = {i: Counter(g.values()) for i, g in items.items()}
+        categories = sorted({v for t in tallies.values() for v in t})
+        table = np.array([[t[c] for c in categories] for t in tallies.values()])
         m["fleiss_kappa"] = _round(fleiss_kappa(table)) if len({len(g) for g in items.values()}) == 1 else None
         m["krippendorff_alpha"] = _round(krippendorff_alpha([list(g.values()) for g in items.values()]))
         agreeing = sum(int((row * (row - 1)).sum()) for row in table)
@@ -285,7 +283,7 @@ class Agreement(Check):
         else:
             m["headline"] = {"coefficient": "Krippendorff's alpha", "value": m["krippendorff_alpha"]}
         for i, g in items.items():
-            counts = Counter(g.values()).most_common()
+            counts = tallies[i].most_common()
             if len(counts) == 1:
                 continue
             tied = counts[0][1] == counts[1][1]

@@ -222,32 +222,20 @@ class Balance(Check):
             yield from self._label_findings(source, top)
 
     def _refusal_finding(self, source: str, refusals: int, rate: float) -> Finding:
+        """The refusal rate against the expected one, or against `max_refusal_rate` when none is given."""
+        evidence: dict[str, Any] = {"refusals": refusals, "rate": round(rate, 5)}
+        message = f"{rate:.1%} of answers refuse ({refusals})"
+        severity: Severity
         if "refusal" in self.expect:
-            expected = self.expect["refusal"]
+            expected = evidence["expected"] = self.expect["refusal"]
             severity, how = _compare(rate, expected)
-            message = f"{rate:.1%} of answers refuse ({refusals}), {how} the expected {expected:.1%}"
+            message += f", {how} the expected {expected:.1%}"
             if how == "far above":
                 message += "; training would teach the model to refuse far too often"
-            return dataset_finding(
-                source,
-                self.name,
-                severity,
-                rate,
-                message,
-                refusals=refusals,
-                rate=round(rate, 5),
-                expected=expected,
-            )
-        severity = "medium" if rate > self.max_refusal_rate else "info"
-        return dataset_finding(
-            source,
-            self.name,
-            severity,
-            rate,
-            f"{rate:.1%} of answers refuse ({refusals}); pass an expected rate (expect={{'refusal': 0.05}}) to compare",
-            refusals=refusals,
-            rate=round(rate, 5),
-        )
+        else:
+            severity = "medium" if rate > self.max_refusal_rate else "info"
+            message += "; pass an expected rate (expect={'refusal': 0.05}) to compare"
+        return dataset_finding(source, self.name, severity, rate, message, **evidence)
 
     def _label_findings(self, source: str, top: dict[str, int]) -> Iterator[Finding]:
         total = sum(top.values())

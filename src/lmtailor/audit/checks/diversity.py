@@ -261,9 +261,8 @@ class Diversity(Check):
             for c in np.argsort(-sizes, kind="stable")
         ]
         metrics["sampled"] = len(pick)
-        metrics["effective_clusters"] = round(
-            float(np.exp(-(shares[shares > 0] * np.log(shares[shares > 0])).sum())), 2
-        )
+        used = shares[shares > 0]
+        metrics["effective_clusters"] = round(float(np.exp(-(used * np.log(used)).sum())), 2)
         xy = PCA(2, random_state=self.seed).fit_transform(vecs)
         metrics["map"] = {
             "x": np.round(xy[:, 0], 4).tolist(),

@@ -110,12 +110,14 @@ _MARKUP = re.compile(r"<\w+[^>]*>|[{};]\s*$", re.M)
 _TITLE_WORD = re.compile(r"\b[A-Za-z][a-z]{3,}\b")
 _QUOTE = re.compile(r"[\"“]([^\"”\n]{12,200})[\"”]")
 _WORD = re.compile(r"[a-z0-9]+")
+_ZERO_TO_TWENTY = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+)
 _NUMBER_WORDS = {
-    **{w: str(i) for i, w in enumerate(("zero", "one", "two", "three", "four", "five", "six", "seven", "eight"))},
-    "nine": "9",
-    **{"ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15"},
-    **{"sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20", "thirty": "30"},
-    **{"forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000", "million": "1000000", "dozen": "12"},
+    **{w: str(i) for i, w in enumerate(_ZERO_TO_TWENTY.split())},
+    **{"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000", "million": "1000000"},
+    "dozen": "12",
 }
 # Capitalised words that name nothing in particular.
 _COMMON = frozenset(
@@ -138,9 +140,10 @@ def _unseen(instruction: str, inp: str) -> tuple[Severity, str] | None:
         if len(caption) >= 2 and not _URL.search(inp):
             return "medium", f"{why}; only its caption is given"
         return "high", why
-    if _URL_ONLY.search(inp) and not _URL_TEXT_TASK.search(instruction):
+    url_as_text = _URL_TEXT_TASK.search(instruction)
+    if _URL_ONLY.search(inp) and not url_as_text:
         return "high", f"the input is a bare URL ({inp.strip()[:80]}) the model cannot open"
-    if _URL_TEXT_TASK.search(instruction) or len(_WORD.findall(_URL.sub(" ", inp.lower()))) > 5:
+    if url_as_text or len(_WORD.findall(_URL.sub(" ", inp.lower()))) > 5:
         return None  # a URL to work on as text, or an input that gives text to work on besides any link
     if len(_WORD.findall(instruction)) > 40:
         return None  # a long request describes its situation in words ("I saw this video where…")
@@ -176,12 +179,12 @@ def _specifics(text: str) -> dict[str, str]:
 
 
 def _supported(key: str, source: str, source_words: set[str], numbers: set[str]) -> bool:
-    """Whether a specific appears in the source (case-folded; numbers also as number words, names word by word,
-    quotes mostly)."""
+    """Whether a specific appears in the source (case-folded; numbers also as number words, which `numbers`
+    holds as digits, names word by word, quotes mostly)."""
     if key in source or key in numbers:
         return True
     if key[0].isdigit():
-        return key in {_NUMBER_WORDS.get(w) for w in source_words}
+        return False
     words = [w for w in _WORD.findall(key) if len(w) > 1]
     if " " in key and len(words) >= 3 and not key.startswith(("http", "www")):
         return sum(w in source_words for w in words) >= 0.6 * len(words)  # a quote that reworks the source
@@ -258,6 +261,7 @@ class Grounding(Check):
             numbers = {n.replace(",", "") for n in _NUMBER.findall(source)}
             if len(numbers) >= 2:  # numbers the answer adds are then mostly worked out from the input's own
                 specifics = {k: v for k, v in specifics.items() if not k[0].isdigit()}
+            numbers |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}  # "seven" supports "7"
             missing = [shown for key, shown in specifics.items() if not _supported(key, source, words, numbers)]
             if len(missing) < self.min_unsupported or len(missing) < self.min_share * len(specifics):
                 continue

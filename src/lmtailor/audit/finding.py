@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -51,6 +52,20 @@ def dataset_finding(
 ) -> Finding:
     """A finding about the dataset as a whole (a skewed balance, a dominant cluster): index -1."""
     return Finding("*", source, -1, check, severity, round(float(score), 4), message, evidence)
+
+
+def sources(examples: Iterable[Example]) -> str:
+    """The source files of `examples`, for a finding about all of them."""
+    return ", ".join(sorted({str(ex.metadata.get("source", "")) for ex in examples}))
+
+
+def as_written(answer: str, lowered: str, m: re.Match[str]) -> str:
+    """The words `m` matched in `lowered` (the answer stripped and lower-cased), as the answer writes them.
+
+    Lower-casing rarely changes a string's length; when it does, the lower-cased match is the best we have.
+    """
+    original = answer.strip()
+    return (original[m.start() : m.end()] if len(original) == len(lowered) else m.group(0)).strip()
 
 
 class Check(BaseModel, ABC):

@@ -44,7 +44,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from lmtailor.audit.finding import Check, Finding, Severity, dataset_finding, finding
+from lmtailor.audit.finding import Check, Finding, Severity, dataset_finding, finding, sources
 from lmtailor.records import Example
 
 Level = Literal["nominal", "ordinal", "interval"]
@@ -215,7 +215,7 @@ class Agreement(Check):
         metrics["annotated"] = len(raw)
         if not raw:
             return
-        source = ", ".join(sorted({str(examples[i].metadata.get("source", "")) for i in raw}))
+        source = sources(examples[i] for i in raw)
         skipped: Counter[str] = Counter()  # malformed values (a rating that is not a number, a broken span)
         for kind in KINDS:
             items: dict[int, dict[str, Any]] = {}

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from lmtailor.audit.finding import Check, Finding, Severity, dataset_finding, finding
+from lmtailor.audit.finding import Check, Finding, Severity, as_written, dataset_finding, finding, sources
 from lmtailor.records import Example
 
 # Every pattern runs on lower-cased text without re.I: case-folding matching costs Python's re several times over.
@@ -116,8 +116,7 @@ def refusal(instruction: str, inp: str, answer: str) -> tuple[float, str] | None
     text = original.lower()
 
     def phrase(m: re.Match[str]) -> str:
-        """The matched words as the answer writes them (lower-casing rarely changes a string's length)."""
-        return (original[m.start() : m.end()] if len(original) == len(text) else m.group(0)).strip()
+        return as_written(answer, text, m)
 
     if m := _NO_OUTPUT.search(text[:80]):
         return None if m.group(0).strip(" .<>") in instruction.lower() else (0.95, phrase(m))
@@ -216,7 +215,7 @@ class Balance(Check):
         )
         if not n:
             return
-        source = ", ".join(sorted({str(ex.metadata.get("source", "")) for ex in examples}))
+        source = sources(examples)
         yield self._refusal_finding(source, refusals, rate)
         if classification:
             yield from self._label_findings(source, top)

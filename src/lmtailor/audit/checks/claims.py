@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
-from lmtailor.audit.finding import Check, Finding, finding
+from lmtailor.audit.finding import Check, Finding, as_written, finding
 from lmtailor.records import Example
 
 # All patterns run on lower-cased text, without re.I (much slower in Python's re).
@@ -173,13 +173,6 @@ _MARKUP = re.compile(r"</\w|/>|[{};]\s*$", re.M)
 _CODE = re.compile(r"\b(?:css|html|code|program|script|function|python|javascript|sql|java|latex|markdown)\b|<\w")
 
 
-def _as_written(answer: str, text: str, m: re.Match[str]) -> str:
-    """The matched words as the answer writes them; `text` is the answer stripped and lower-cased, which rarely
-    changes its length."""
-    original = answer.strip()
-    return (original[m.start() : m.end()] if len(original) == len(text) else m.group(0)).strip()
-
-
 def requested_action(instruction: str, inp: str = "") -> tuple[str, str] | None:
     """(kind, matched phrase) of an action a text model cannot take that the instruction asks for, or None.
 
@@ -224,7 +217,7 @@ class Claims(Check):
         if (claim := _CLAIM.match(text)) and not _DECLINE.search(text[: claim.end() + 40]):
             unasked = claim.lastgroup == "passive" or (claim.lastgroup == "first" and not _FOR_YOU.search(text))
             if request or not (unasked or _RESTATES.search(instruction.lower())):
-                phrase = _as_written(answer, text, claim)
+                phrase = as_written(answer, text, claim)
                 return (
                     "high",
                     0.9,
@@ -239,7 +232,7 @@ class Claims(Check):
                 "info",
                 0.8,
                 f"the instruction asks for an action ({kind}) and the answer correctly declines",
-                {"phrase": _as_written(answer, text, decline), "request": asked, "action": kind},
+                {"phrase": as_written(answer, text, decline), "request": asked, "action": kind},
             )
         if kind in _COMPOSABLE:
             return None

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from lmtailor.audit.finding import Check, Finding, dataset_finding
+from lmtailor.audit.finding import Check, Finding, dataset_finding, sources
 from lmtailor.embeddings import embed
 from lmtailor.minhash import Shingler
 from lmtailor.records import Example
@@ -188,7 +188,7 @@ class Diversity(Check):
     def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
         if not examples:
             return
-        source = ", ".join(sorted({str(ex.metadata.get("source", "")) for ex in examples}))
+        source = sources(examples)
         instructions = [ex.field("instruction") for ex in examples]
         outputs = [ex.field("output") for ex in examples]
         metrics["distinct_n"] = {"instruction": distinct_n(instructions), "output": distinct_n(outputs)}

@@ -21,12 +21,23 @@ Shingle = Literal["word", "char"]
 _WORD = re.compile(r"\w+", re.UNICODE)
 # bytes.translate table for ASCII text: [A-Z] -> [a-z], [a-z0-9_] kept, anything else -> space. On ASCII
 # input, `.split()` of the result gives exactly the tokens of `_WORD.findall(text.lower())`.
-_ASCII_WORDS = bytes(
-    ord(chr(c).lower()) if chr(c).isalnum() or chr(c) == "_" else ord(" ") for c in range(128)
-) + b" " * 128
-_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5,
-                 0x85EBCA77C2B2AE63, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB],
-                dtype=np.uint64)
+_ASCII_WORDS = (
+    bytes(ord(chr(c).lower()) if chr(c).isalnum() or chr(c) == "_" else ord(" ") for c in range(128)) + b" " * 128
+)
+_MIX = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0x27D4EB2F165667C5,
+        0x85EBCA77C2B2AE63,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+        0x94D049BB133111EB,
+    ],
+    dtype=np.uint64,
+)
+MAX_NGRAM = len(_MIX)  # one mixing constant per position in a shingle
 
 
 def _fmix(h: np.ndarray) -> np.ndarray:
@@ -54,8 +65,8 @@ class Shingler:
     """
 
     def __init__(self, shingle: Shingle = "word", ngram: int = 3, max_cache: int = 1 << 21):
-        if ngram < 1 or ngram > len(_MIX):
-            raise ValueError(f"ngram must be between 1 and {len(_MIX)}, got {ngram}")
+        if ngram < 1 or ngram > MAX_NGRAM:
+            raise ValueError(f"ngram must be between 1 and {MAX_NGRAM}, got {ngram}")
         self.shingle, self.ngram, self.max_cache = shingle, ngram, max_cache
         self._cache = _TokenHashes()
 
@@ -262,9 +273,7 @@ def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, max_bucket: int = 6
     return np.stack([codes // max(n, 1), codes % max(n, 1)], axis=1)
 
 
-def near_duplicate_pairs(
-    sigs: np.ndarray, threshold: float, fp_weight: float = 0.05
-) -> tuple[np.ndarray, np.ndarray]:
+def near_duplicate_pairs(sigs: np.ndarray, threshold: float, fp_weight: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """LSH candidates whose estimated Jaccard similarity reaches `threshold`: (pairs, similarities).
 
     Every candidate is re-checked against the signatures, so a false positive of the banding costs one

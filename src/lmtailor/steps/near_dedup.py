@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from lmtailor.clusters import KeepPolicy, drop_duplicates
-from lmtailor.minhash import MinHasher, Shingler, near_duplicate_pairs
+from lmtailor.minhash import MAX_NGRAM, MinHasher, Shingler, near_duplicate_pairs
 from lmtailor.records import Example
 from lmtailor.step import Step, StepContext
 from lmtailor.steps.fields import FieldList
@@ -23,7 +23,7 @@ class NearDedup(Step):
     threshold: float = Field(0.8, gt=0, lt=1)
     num_perm: int = Field(128, ge=16, le=1024)
     shingle: Literal["word", "char"] = "word"
-    ngram: int = Field(3, ge=1, le=16)
+    ngram: int = Field(3, ge=1, le=MAX_NGRAM)
     keep: KeepPolicy = "first"
     score_field: str = "score"
     seed: int = 1

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from lmtailor.audit.finding import Check, Finding, Severity, finding
 from lmtailor.clusters import components
-from lmtailor.minhash import MinHasher, Shingler, near_duplicate_pairs
+from lmtailor.minhash import MAX_NGRAM, MinHasher, Shingler, near_duplicate_pairs
 from lmtailor.records import Example
 from lmtailor.steps.decontaminate import ngram_keys
 from lmtailor.steps.exact_dedup import fingerprint
@@ -42,7 +42,7 @@ class Duplicates(Check):
     threshold: float = Field(0.8, gt=0, lt=1)
     num_perm: int = Field(128, ge=16, le=1024)
     shingle: Literal["word", "char"] = "word"
-    ngram: int = Field(3, ge=1, le=8)
+    ngram: int = Field(3, ge=1, le=MAX_NGRAM)
     seed: int = 1
     eval: list[InputSpec] = []
     eval_ngram: int = Field(13, ge=1)

@@ -30,8 +30,10 @@ import shutil
 import subprocess
 import sys
 import time
-from itertools import cycle
+from itertools import cycle, islice
 from pathlib import Path
+
+from lmtailor.io import read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -56,14 +58,9 @@ def make_input(n: int) -> Path:
     path = OUT / f"alpaca_{n}.jsonl"
     if path.exists():
         return path
-    OUT.mkdir(parents=True, exist_ok=True)
-    records = [json.loads(line) for line in ALPACA.read_text(encoding="utf-8").splitlines()]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for i, record in zip(range(n), cycle(records), strict=False):
-            distinct = {**record, "instruction": f"{record['instruction']} (#{i})"}
-            f.write(json.dumps(distinct, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    records = list(read_jsonl(ALPACA))
+    cycled = enumerate(islice(cycle(records), n))
+    write_jsonl(path, ({**r, "instruction": f"{r['instruction']} (#{i})"} for i, r in cycled))
     return path
 
 
@@ -91,8 +88,13 @@ def child(mode: str, source: Path, work: Path) -> dict[str, float]:
     seconds = time.perf_counter() - start
     peak = status_mb("VmHWM")
     shutil.rmtree(work, ignore_errors=True)
-    return {"out": out, "seconds": round(seconds, 1), "base_mb": round(base), "peak_mb": round(peak),
-            "growth_mb": round(peak - base)}
+    return {
+        "out": out,
+        "seconds": round(seconds, 1),
+        "base_mb": round(base),
+        "peak_mb": round(peak),
+        "growth_mb": round(peak - base),
+    }
 
 
 def main() -> None:
@@ -106,15 +108,17 @@ def main() -> None:
         print(json.dumps(child(mode, Path(source), Path(work))))
         return
     inputs = {n: make_input(n) for n in args.sizes}
-    print(f"{'mode':<8} {'records':>9} {'out':>9} {'seconds':>8} {'base MB':>8} {'peak MB':>8} "
-          f"{'growth MB':>10}")
+    print(f"{'mode':<8} {'records':>9} {'out':>9} {'seconds':>8} {'base MB':>8} {'peak MB':>8} {'growth MB':>10}")
     for mode in args.modes:
         for n, source in inputs.items():
             command = [sys.executable, __file__, "--child", mode, str(source), str(OUT / f"work_{mode}")]
             run = subprocess.run(command, check=True, capture_output=True, text=True)
             r = json.loads(run.stdout.strip().splitlines()[-1])
-            print(f"{mode:<8} {n:>9,} {r['out']:>9,} {r['seconds']:>8} {r['base_mb']:>8} {r['peak_mb']:>8}"
-                  f" {r['growth_mb']:>10}", flush=True)
+            print(
+                f"{mode:<8} {n:>9,} {r['out']:>9,} {r['seconds']:>8} {r['base_mb']:>8} {r['peak_mb']:>8}"
+                f" {r['growth_mb']:>10}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from support import alpaca
 
 from lmtailor.io import DataError, ReadOptions, Reject, read_examples, write_examples
 from lmtailor.records import Example
@@ -108,8 +109,15 @@ def test_blank_lines_are_not_records_but_line_numbers_count_them(tmp_path: Path)
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("a.jsonl", b""), ("b.jsonl", b"\n \n"), ("c.json", b""), ("d.json", b" \n"), ("e.json", b"[ ]"),
-     ("f.csv", b""), ("g.csv", b"instruction,output\r\n")],
+    [
+        ("a.jsonl", b""),
+        ("b.jsonl", b"\n \n"),
+        ("c.json", b""),
+        ("d.json", b" \n"),
+        ("e.json", b"[ ]"),
+        ("f.csv", b""),
+        ("g.csv", b"instruction,output\r\n"),
+    ],
 )
 def test_empty_files_say_so(tmp_path: Path, name: str, content: bytes) -> None:
     path = tmp_path / name
@@ -143,10 +151,12 @@ def test_skip_without_a_callback_just_skips(tmp_path: Path) -> None:
 
 def test_renamed_columns_must_not_collide(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
-    path.write_bytes(jsonl(
-        {"instruction": "a", "response": "b"},
-        {"instruction": "a", "response": "b", "output": "c"},
-    ))
+    path.write_bytes(
+        jsonl(
+            {"instruction": "a", "response": "b"},
+            {"instruction": "a", "response": "b", "output": "c"},
+        )
+    )
     good, rejects = read_skipping(path, columns={"response": "output"})
     assert [ex.messages[-1]["content"] for ex in good] == ["b"]
     assert rejects[0].index == 1 and "two fields named 'output'" in rejects[0].reason
@@ -171,8 +181,10 @@ def test_json_record_defects_fail_or_skip(tmp_path: Path, defect: str) -> None:
 
 @pytest.mark.parametrize(
     ("bad", "problem"),
-    [(b'{"instruction": "a", "output": }', "invalid JSON"),
-     (b'{"instruction": "caf\xe9", "output": "b"}', "not valid UTF-8")],
+    [
+        (b'{"instruction": "a", "output": }', "invalid JSON"),
+        (b'{"instruction": "caf\xe9", "output": "b"}', "not valid UTF-8"),
+    ],
 )
 def test_json_syntax_errors_end_the_file_even_when_skipping(tmp_path: Path, bad: bytes, problem: str) -> None:
     """After a syntax error there is no telling where the next record starts, so reading stops there."""
@@ -183,6 +195,16 @@ def test_json_syntax_errors_end_the_file_even_when_skipping(tmp_path: Path, bad:
     with pytest.raises(DataError, match="record 2"):
         seen.extend(read_examples(path, ReadOptions(on_error="skip"), lambda r: None))
     assert [ex.id for ex in seen] == ["broken:0", "broken:1"]
+
+
+def test_json_integers_past_64_bits_and_a_byte_order_mark(tmp_path: Path) -> None:
+    """The C parser stops at a 64-bit overflow; reading goes on in Python without repeating a record."""
+    path = tmp_path / "big.json"
+    huge = 2**70
+    path.write_bytes(b"\xef\xbb\xbf" + json_array(GOOD, {**GOOD, "n": huge}, {**GOOD, "n": -huge}, GOOD))
+    read = list(read_examples(path))
+    assert [ex.id for ex in read] == ["big:0", "big:1", "big:2", "big:3"]
+    assert [ex.metadata.get("extra") for ex in read] == [None, {"n": huge}, {"n": -huge}, None]
 
 
 def test_json_lines_in_a_json_file_get_a_hint(tmp_path: Path) -> None:
@@ -207,8 +229,7 @@ def test_csv_defects_fail_or_skip(tmp_path: Path) -> None:
     )
     good, rejects = read_skipping(path)
     assert [(r.index, r.line) for r in rejects] == [(1, 3), (2, 4), (3, 5)]
-    problems = ["has 4 cells but the header has 3", "has 1 cells but the header has 3",
-                "not valid UTF-8 (line 5"]
+    problems = ["has 4 cells but the header has 3", "has 1 cells but the header has 3", "not valid UTF-8 (line 5"]
     assert all(problem in r.reason for problem, r in zip(problems, rejects, strict=True))
     assert [ex.id for ex in good] == ["data:0", "data:4"]
     assert good[0].messages[-1]["content"] == "Blue, mostly" and good[1].input == "line\r\ninput"
@@ -274,16 +295,17 @@ def test_parquet_wrong_type_and_no_format(tmp_path: Path) -> None:
         list(read_examples(corrupt))
 
 
-def test_parquet_dates_and_decimals_arrive_as_text(tmp_path: Path) -> None:
+def test_parquet_dates_durations_and_decimals_arrive_as_text(tmp_path: Path) -> None:
     """Examples must stay JSON-ready (checkpoints and JSONL output), which dates and decimals are not."""
     import datetime
     import decimal
 
     path = tmp_path / "typed.parquet"
-    row = {**GOOD, "when": datetime.date(2024, 2, 29), "score": decimal.Decimal("0.5")}
+    took = datetime.timedelta(seconds=5)
+    row = {**GOOD, "when": datetime.date(2024, 2, 29), "took": took, "score": decimal.Decimal("0.5")}
     pq.write_table(pa.Table.from_pylist([row]), path)
     (ex,) = read_examples(path)
-    assert ex.metadata["extra"] == {"when": "2024-02-29", "score": "0.5"}
+    assert ex.metadata["extra"] == {"when": "2024-02-29", "took": "5000000", "score": "0.5"}
     json.dumps(ex.to_json())
 
 
@@ -312,8 +334,7 @@ def test_datasets_directory_errors(tmp_path: Path) -> None:
 
 
 def examples(n: int) -> list[Example]:
-    turns = [("user", "q"), ("assistant", "a")]
-    return [Example(f"t:{i}", [{"role": r, "content": f"{c}{i}"} for r, c in turns]) for i in range(n)]
+    return [alpaca(f"q{i}", f"a{i}", i=i) for i in range(n)]
 
 
 def failing_after(n: int):
@@ -350,8 +371,10 @@ def test_a_write_replaces_the_previous_file(tmp_path: Path) -> None:
 
 
 def test_records_that_do_not_fit_one_table(tmp_path: Path) -> None:
-    mixed = [Example("t:0", examples(1)[0].messages, metadata={"extra": {"n": 1}}),
-             Example("t:1", examples(1)[0].messages, metadata={"extra": {"n": "one"}})]
+    mixed = [
+        Example("t:0", examples(1)[0].messages, metadata={"extra": {"n": 1}}),
+        Example("t:1", examples(1)[0].messages, metadata={"extra": {"n": "one"}}),
+    ]
     with pytest.raises(ValueError, match=r"out.parquet: the records do not fit one table"):
         write_examples(tmp_path / "out.parquet", mixed, "alpaca")
     assert not list(tmp_path.iterdir())
@@ -384,8 +407,10 @@ def test_dolly_with_a_renamed_column(shared_data: Path) -> None:
     first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
     ex = read[0]
     assert ex.id == "dolly_first6400:0" and ex.metadata["format"] == "alpaca"
-    assert ex.messages == [{"role": "user", "content": first["instruction"]},
-                           {"role": "assistant", "content": first["response"]}]
+    assert ex.messages == [
+        {"role": "user", "content": first["instruction"]},
+        {"role": "assistant", "content": first["response"]},
+    ]
     assert ex.metadata["extra"] == {"id": first["id"], "flan_t5_base_output": first["flan_t5_base_output"]}
     assert read[-1].id == "dolly_first6400:6399" and read[-1].metadata["index"] == 6399
 

@@ -31,25 +31,49 @@ def test_detect_format_by_keys(record: object, fmt: str | None) -> None:
 
 
 def test_alpaca_with_system_and_history_becomes_ordered_turns() -> None:
-    ex = convert({"system": "Be brief.", "history": [["hi", "hello"]], "instruction": "add 2+2",
-                  "input": "numbers", "output": "4", "id": 7}, "alpaca")
-    assert ex.messages == [msg("system", "Be brief."), msg("user", "hi"), msg("assistant", "hello"),
-                           msg("user", "add 2+2"), msg("assistant", "4")]
+    ex = convert(
+        {
+            "system": "Be brief.",
+            "history": [["hi", "hello"]],
+            "instruction": "add 2+2",
+            "input": "numbers",
+            "output": "4",
+            "id": 7,
+        },
+        "alpaca",
+    )
+    assert ex.messages == [
+        msg("system", "Be brief."),
+        msg("user", "hi"),
+        msg("assistant", "hello"),
+        msg("user", "add 2+2"),
+        msg("assistant", "4"),
+    ]
     assert ex.input == "numbers"
     assert ex.metadata == {"source": "t.jsonl", "index": 0, "extra": {"id": 7}}
-    assert from_example(ex, "alpaca") == {"id": 7, "system": "Be brief.", "history": [["hi", "hello"]],
-                                          "instruction": "add 2+2", "input": "numbers", "output": "4"}
+    assert from_example(ex, "alpaca") == {
+        "id": 7,
+        "system": "Be brief.",
+        "history": [["hi", "hello"]],
+        "instruction": "add 2+2",
+        "input": "numbers",
+        "output": "4",
+    }
 
 
 def test_sharegpt_maps_speaker_names_and_keeps_per_turn_fields() -> None:
-    ex = convert({"system": "S", "conversations": [{"from": "human", "value": "q"},
-                                                   {"from": "gpt", "value": "a", "weight": 0}]}, "sharegpt")
+    ex = convert(
+        {"system": "S", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a", "weight": 0}]},
+        "sharegpt",
+    )
     assert ex.messages == [msg("system", "S"), msg("user", "q"), msg("assistant", "a", weight=0)]
-    assert from_example(ex, "sharegpt") == {"conversations": [
-        {"from": "system", "value": "S"},
-        {"from": "human", "value": "q"},
-        {"from": "gpt", "value": "a", "weight": 0},
-    ]}
+    assert from_example(ex, "sharegpt") == {
+        "conversations": [
+            {"from": "system", "value": "S"},
+            {"from": "human", "value": "q"},
+            {"from": "gpt", "value": "a", "weight": 0},
+        ]
+    }
 
 
 def test_openai_top_level_system_becomes_the_first_turn() -> None:
@@ -81,6 +105,7 @@ def test_prompt_completion() -> None:
         ({"messages": [{"role": "user", "content": ["parts"]}]}, "openai", "'content' must be a string"),
         ({"prompt": "p"}, "prompt_completion", "missing field 'completion'"),
         (["not", "an", "object"], "alpaca", "expected an object, got list"),
+        ({"prompt": "p", "completion": "c"}, "dolly", "unknown format 'dolly'"),
     ],
 )
 def test_bad_records_name_the_problem(record: object, fmt: str, problem: str) -> None:
@@ -102,19 +127,27 @@ def test_input_joins_the_instruction_it_belongs_to_in_chat_formats() -> None:
 @pytest.mark.parametrize(
     ("ex", "fmt", "problem"),
     [
-        (example(msg("user", "a"), msg("assistant", "b"), msg("system", "late"), msg("user", "c"),
-                 msg("assistant", "d")), "alpaca", "alternating"),
+        (
+            example(
+                msg("user", "a"), msg("assistant", "b"), msg("system", "late"), msg("user", "c"), msg("assistant", "d")
+            ),
+            "alpaca",
+            "alternating",
+        ),
         (example(msg("user", "a"), msg("user", "b"), msg("assistant", "c")), "alpaca", "alternating"),
         (example(msg("user", "a"), msg("assistant", "b", weight=1)), "alpaca", "per-turn fields"),
         (example(msg("user", "a"), msg("assistant", "b", name="x")), "prompt_completion", "per-turn fields"),
-        (example(msg("system", "s"), msg("user", "a"), msg("assistant", "b")),
-         "prompt_completion", "one user"),
+        (example(msg("system", "s"), msg("user", "a"), msg("assistant", "b")), "prompt_completion", "one user"),
         (example(msg("assistant", "b"), inp="context"), "openai", "no user turn"),
         (example(msg("user", "a"), msg("assistant", "b", value="v")), "sharegpt", "named like the format"),
         (example(msg("user", "a"), msg("assistant", "b"), extra={"system": "x"}), "alpaca", "extra fields"),
         (example(msg("user", "a"), msg("assistant", "b"), extra={"messages": []}), "alpaca", "extra fields"),
-        (example(msg("user", "a"), msg("assistant", "b"), extra={"instruction": "i", "output": "o"}),
-         "prompt_completion", "extra fields"),
+        (
+            example(msg("user", "a"), msg("assistant", "b"), extra={"instruction": "i", "output": "o"}),
+            "prompt_completion",
+            "extra fields",
+        ),
+        (example(msg("user", "a"), msg("assistant", "b")), "dolly", "unknown format 'dolly'"),
     ],
 )
 def test_formats_refuse_what_they_cannot_hold(ex: Example, fmt: str, problem: str) -> None:
@@ -123,8 +156,15 @@ def test_formats_refuse_what_they_cannot_hold(ex: Example, fmt: str, problem: st
 
 
 def test_fields_and_copy() -> None:
-    ex = example(msg("system", "s"), msg("user", "u1"), msg("assistant", "a1"), msg("user", "u2"),
-                 msg("assistant", "a2"), inp="i", extra={"k": [1]})
+    ex = example(
+        msg("system", "s"),
+        msg("user", "u1"),
+        msg("assistant", "a1"),
+        msg("user", "u2"),
+        msg("assistant", "a2"),
+        inp="i",
+        extra={"k": [1]},
+    )
     assert ex.field("instruction") == "u1\nu2"
     assert ex.field("output") == "a1\na2"
     assert ex.fields(["system", "input"]) == "s\ni"
@@ -132,6 +172,7 @@ def test_fields_and_copy() -> None:
     with pytest.raises(ValueError, match="unknown field"):
         ex.field("answer")
     twin = ex.copy()
+    assert twin == ex and twin is not ex
     twin.metadata["extra"]["k"].append(2)
     twin.messages[0]["content"] = "changed"
     assert ex.metadata["extra"] == {"k": [1]} and ex.messages[0]["content"] == "s"

@@ -14,9 +14,10 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from lmtailor.records import (
     FORMAT_KEYS,
@@ -69,8 +70,7 @@ class Reject:
     raw: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "index": self.index, "line": self.line, "reason": self.reason,
-                "raw": self.raw}
+        return asdict(self)
 
 
 @dataclass
@@ -87,8 +87,9 @@ def container_of(path: Path) -> Container:
     try:
         return _SUFFIX[path.suffix.lower()]
     except KeyError:
-        raise DataError(path, None, f"unknown file type {path.suffix!r}; use {', '.join(_SUFFIX)} "
-                        "or a datasets directory") from None
+        raise DataError(
+            path, None, f"unknown file type {path.suffix!r}; use {', '.join(_SUFFIX)} or a datasets directory"
+        ) from None
 
 
 # ---------------------------------------------------------------- raw records
@@ -103,43 +104,48 @@ class _Raw:
     text: str = ""
 
 
-def _over_limit(size: int, limit: int) -> str:
-    return (f"record is {size / 2**20:.1f} MB, over the {limit / 2**20:g} MB limit "
-            "(raise max_record_mb / --max-record-mb)")
+def _over_limit(what: str, limit: int) -> str:
+    return f"{what} over the {limit / 2**20:g} MB limit (raise max_record_mb / --max-record-mb)"
+
+
+def _skip_bom(f: IO[bytes]) -> None:
+    """Step past a UTF-8 byte-order mark at the start of the file, so no reader has to look for it per line."""
+    if f.read(len(_BOM)) != _BOM:
+        f.seek(0)
 
 
 def _raw_jsonl(path: Path, limit: int) -> Iterator[_Raw]:
     index = 0
     with open(path, "rb") as f:
-        for line_no in range(1, 1 << 62):
-            chunk = f.readline(limit + 1)
-            if not chunk:
-                return
-            if line_no == 1 and chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM) :]
+        _skip_bom(f)
+        for line_no, chunk in enumerate(iter(lambda: f.readline(limit + 1), b""), 1):
             if len(chunk) > limit and not chunk.endswith(b"\n"):
-                size = len(chunk)
-                while (more := f.readline(1 << 20)) and (size := size + len(more)) and more[-1:] != b"\n":
-                    pass
-                yield _Raw(index, line_no, error=_over_limit(size, limit),
-                           text=chunk[:2000].decode("utf-8", "replace"))
-                index += 1
+                head, size = chunk[:2000].decode("utf-8", "replace"), len(chunk)
+                while not chunk.endswith(b"\n") and (chunk := f.readline(1 << 20)):
+                    size += len(chunk)
+                yield _Raw(index, line_no, error=_over_limit(f"record is {size / 2**20:.1f} MB,", limit), text=head)
+            elif chunk.isspace():
                 continue
-            if not chunk.strip():
-                continue
-            try:
-                text = chunk.decode("utf-8")
-            except UnicodeDecodeError as e:
-                bad = chunk[e.start : e.start + 4]
-                yield _Raw(index, line_no, error=f"not valid UTF-8 (byte {e.start} of the line: {bad!r})",
-                           text=chunk.decode("utf-8", "replace"))
-                index += 1
-                continue
-            try:
-                yield _Raw(index, line_no, json.loads(text), text=text)
-            except json.JSONDecodeError as e:
-                yield _Raw(index, line_no, error=f"invalid JSON: {e.msg} at column {e.colno}", text=text)
+            else:
+                yield _jsonl_record(index, line_no, chunk)
             index += 1
+
+
+def _jsonl_record(index: int, line: int, chunk: bytes) -> _Raw:
+    try:
+        text = chunk.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad = chunk[e.start : e.start + 4]
+        return _Raw(
+            index,
+            line,
+            error=f"not valid UTF-8 (byte {e.start} of the line: {bad!r})",
+            text=chunk.decode("utf-8", "replace"),
+        )
+    try:
+        return _Raw(index, line, json.loads(text), text=text)
+    except json.JSONDecodeError as e:
+        return _Raw(index, line, error=f"invalid JSON: {e.msg} at column {e.colno}", text=text)
 
 
 def _raw_json(path: Path) -> Iterator[_Raw]:
@@ -148,22 +154,23 @@ def _raw_json(path: Path) -> Iterator[_Raw]:
 
     index = 0
     with open(path, "rb") as f:
-        head = f.read(4096)
-        start = len(_BOM) if head.startswith(_BOM) else 0
-        body = head[start:].lstrip()
+        _skip_bom(f)
+        start = f.tell()
+        body = f.read(4096).lstrip()
         if not body:
             raise DataError(path, None, "the file is empty: it holds no records")
         if not body.startswith(b"["):
-            raise DataError(path, None, "expected a JSON array of records "
-                            "(for one record per line, name the file .jsonl)")
+            raise DataError(
+                path, None, "expected a JSON array of records (for one record per line, name the file .jsonl)"
+            )
         parser, fallback = ijson, ijson.get_backend("python")
         while True:
             f.seek(start)
             try:
-                for i, record in enumerate(parser.items(f, "item", use_float=True)):
-                    if i == index:
-                        yield _Raw(index, None, record)
-                        index += 1
+                # After a fallback the parse starts over: skip the records already given.
+                for record in islice(parser.items(f, "item", use_float=True), index, None):
+                    yield _Raw(index, None, record)
+                    index += 1
                 return
             except ijson.JSONError as e:
                 message = e.args[0].decode("utf-8", "replace") if isinstance(e.args[0], bytes) else str(e)
@@ -185,7 +192,6 @@ def _raw_csv(path: Path, limit: int) -> Iterator[_Raw]:
 
     def lines(f: Iterable[bytes]) -> Iterator[str]:
         for number, data in enumerate(f, 1):
-            data = data.removeprefix(_BOM) if number == 1 else data
             try:
                 yield data.decode("utf-8")
             except UnicodeDecodeError as e:
@@ -194,6 +200,7 @@ def _raw_csv(path: Path, limit: int) -> Iterator[_Raw]:
                 yield data.decode("utf-8", "replace")
 
     with open(path, "rb") as f:
+        _skip_bom(f)
         reader = csv.reader(lines(f))
         index, line = 0, 1
         try:
@@ -212,16 +219,19 @@ def _raw_csv(path: Path, limit: int) -> Iterator[_Raw]:
                     yield _Raw(index, line, error=undecodable[0], text=json.dumps(cells, ensure_ascii=False))
                     undecodable.clear()
                 elif len(cells) != len(header):
-                    yield _Raw(index, line, error=f"has {len(cells)} cells but the header has {len(header)}",
-                               text=json.dumps(cells, ensure_ascii=False))
+                    yield _Raw(
+                        index,
+                        line,
+                        error=f"has {len(cells)} cells but the header has {len(header)}",
+                        text=json.dumps(cells, ensure_ascii=False),
+                    )
                 else:
                     yield _csv_record(index, line, dict(zip(header, cells, strict=True)))
                 index += 1
         except csv.Error as e:
             problem = f"malformed CSV: {e}"
             if "field larger than field limit" in str(e):
-                problem = (f"a field is over the {limit / 2**20:g} MB limit "
-                           "(raise max_record_mb / --max-record-mb)")
+                problem = _over_limit("a field is", limit)
             raise DataError(path, index, problem, line=line) from None
 
 
@@ -248,10 +258,11 @@ def _without_nulls(value: Any) -> Any:
 
 
 def _textual(kind: pa.DataType) -> bool:
+    """Types whose Python values JSON cannot hold but whose text it can (not `is_temporal`: no interval casts)."""
     import pyarrow as pa
 
     t = pa.types
-    return t.is_timestamp(kind) or t.is_date(kind) or t.is_time(kind) or t.is_decimal(kind)
+    return t.is_timestamp(kind) or t.is_date(kind) or t.is_time(kind) or t.is_duration(kind) or t.is_decimal(kind)
 
 
 def _arrow_rows(tables: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[_Raw]:
@@ -285,8 +296,9 @@ def _raw_hf(path: Path) -> Iterator[_Raw]:
     except FileNotFoundError as e:
         raise DataError(path, None, f"not a saved `datasets` directory ({e})") from None
     if not isinstance(ds, Dataset):
-        raise DataError(path, None, f"holds the splits {', '.join(ds)}; point at one of them, "
-                        f"e.g. {path}/{next(iter(ds))}")
+        raise DataError(
+            path, None, f"holds the splits {', '.join(ds)}; point at one of them, e.g. {path}/{next(iter(ds))}"
+        )
     yield from _arrow_rows(ds.with_format("arrow").iter(batch_size=_BATCH))
 
 
@@ -372,8 +384,7 @@ def _example(raw: _Raw, opts: ReadOptions, fmt: Format | None, path: Path, stem:
         keys = sorted(record) if isinstance(record, dict) else f"a JSON {type(record).__name__}"
         raise RecordError(f"matches none of the formats ({', '.join(FORMATS)}): it has {keys}")
     if opts.format is None and found is not None and found != target:
-        raise RecordError(f"is in {found} format but the file's records are {target} "
-                          "(set --format to force one)")
+        raise RecordError(f"is in {found} format but the file's records are {target} (set --format to force one)")
     meta = {"source": str(path), "index": raw.index, "format": target}
     try:
         return to_example(record, target, f"{stem}:{raw.index}", meta)
@@ -406,15 +417,32 @@ def atomic_path(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+@contextmanager
+def _atomic_text(path: Path, newline: str | None = None) -> Iterator[IO[str]]:
+    """A UTF-8 text file that is on disk (fsync) before it replaces `path`, so a crash cannot leave it half."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline=newline) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     """Write dicts one per line, atomically; returns the count."""
     n = 0
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+    with _atomic_text(path) as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
-        f.flush()
-        os.fsync(f.fileno())
+    return n
+
+
+def _write_json(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    n = 0
+    with _atomic_text(path) as f:
+        f.write("[")
+        for n, row in enumerate(rows, 1):
+            f.write(("," if n > 1 else "") + "\n" + json.dumps(row, ensure_ascii=False))
+        f.write("\n]\n")
     return n
 
 
@@ -470,8 +498,10 @@ def _write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> int:
             columns.update(dict.fromkeys(row))
 
     n = 0
-    with _spool(({k: _csv_cell(v) for k, v in row.items()} for row in rows), path, seen) as batches, \
-            atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+    with (
+        _spool(({k: _csv_cell(v) for k, v in row.items()} for row in rows), path, seen) as batches,
+        _atomic_text(path, newline="") as f,
+    ):
         writer = csv.DictWriter(f, list(columns))
         writer.writeheader()
         for batch in batches:
@@ -513,8 +543,11 @@ def _write_parquet(path: Path, rows: Iterable[dict[str, Any]], fmt: Format) -> i
     import pyarrow.parquet as pq
 
     n = 0
-    with _arrow_tables(path, rows, fmt, _ROW_GROUP) as (schema, tables), atomic_path(path) as tmp, \
-            pq.ParquetWriter(tmp, schema) as writer:
+    with (
+        _arrow_tables(path, rows, fmt, _ROW_GROUP) as (schema, tables),
+        atomic_path(path) as tmp,
+        pq.ParquetWriter(tmp, schema) as writer,
+    ):
         for table in tables:
             writer.write_table(table)
             n += table.num_rows
@@ -527,8 +560,7 @@ def _write_hf(path: Path, rows: Iterable[dict[str, Any]], fmt: Format) -> int:
     from datasets import Dataset
 
     n = 0
-    with _arrow_tables(path, rows, fmt) as (schema, tables), \
-            tempfile.TemporaryDirectory(dir=path.parent) as folder:
+    with _arrow_tables(path, rows, fmt) as (schema, tables), tempfile.TemporaryDirectory(dir=path.parent) as folder:
         staged = str(Path(folder) / "data.arrow")
         with pa.OSFile(staged, "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
             for table in tables:
@@ -553,15 +585,7 @@ def write_examples(path: Path | str, examples: Iterable[Example], fmt: Format) -
     if kind == "jsonl":
         return write_jsonl(path, rows)
     if kind == "json":
-        n = 0
-        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            f.write("[")
-            for n, row in enumerate(rows, 1):
-                f.write(("," if n > 1 else "") + "\n" + json.dumps(row, ensure_ascii=False))
-            f.write("\n]\n")
-            f.flush()
-            os.fsync(f.fileno())
-        return n
+        return _write_json(path, rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "csv":
         return _write_csv(path, rows)

@@ -27,6 +27,7 @@ _SHAREGPT_ROLE = {
 }
 _SHAREGPT_NAME = {"system": "system", "user": "human", "assistant": "gpt"}
 _OPENAI_ROLE = {r: r for r in ROLES}
+_FIELD_ROLE = {"system": "system", "instruction": "user", "output": "assistant"}
 # The top-level fields each format reads; anything else in a record is kept in metadata["extra"].
 FORMAT_KEYS: dict[str, frozenset[str]] = {
     "alpaca": frozenset({"system", "history", "instruction", "input", "output"}),
@@ -63,7 +64,7 @@ class Example:
             return self.input
         if name == "text":
             return "\n".join(self.field(f) for f in ("system", "instruction", "input", "output"))
-        role = {"system": "system", "instruction": "user", "output": "assistant"}.get(name)
+        role = _FIELD_ROLE.get(name)
         if role is None:
             raise ValueError(f"unknown field {name!r}; choose from {', '.join(FIELDS)}")
         return "\n".join(self.contents(role))
@@ -136,17 +137,18 @@ def _turns(
 
 def to_example(record: Any, fmt: Format, id: str, metadata: dict[str, Any]) -> Example:
     """Convert a raw record in `fmt`; raises RecordError naming the problem."""
+    if fmt not in FORMAT_KEYS:
+        raise RecordError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     if not isinstance(record, dict):
         raise RecordError(f"expected an object, got {type(record).__name__}")
     messages: list[dict[str, Any]] = []
     inp = ""
+    if "system" in FORMAT_KEYS[fmt] and (system := _text(record, "system", required=False)):
+        messages.append({"role": "system", "content": system})
     if fmt == "alpaca":
-        if system := _text(record, "system", required=False):
-            messages.append({"role": "system", "content": system})
         history = record.get("history") or []
         if not isinstance(history, list):
-            raise RecordError(f"field 'history' must be a list of [instruction, output] pairs,"
-                              f" got {history!r:.40}")
+            raise RecordError(f"field 'history' must be a list of [instruction, output] pairs, got {history!r:.40}")
         for i, turn in enumerate(history):
             pair = isinstance(turn, list | tuple) and len(turn) == 2
             if not (pair and all(isinstance(t, str) for t in turn)):
@@ -155,20 +157,15 @@ def to_example(record: Any, fmt: Format, id: str, metadata: dict[str, Any]) -> E
         messages.append({"role": "user", "content": _text(record, "instruction")})
         inp = _text(record, "input", required=False)
         messages.append({"role": "assistant", "content": _text(record, "output")})
-    elif fmt in ("sharegpt", "openai"):
-        if system := _text(record, "system", required=False):
-            messages.append({"role": "system", "content": system})
-        if fmt == "sharegpt":
-            messages += _turns(record, "conversations", "from", "value", _SHAREGPT_ROLE)
-        else:
-            messages += _turns(record, "messages", "role", "content", _OPENAI_ROLE)
-    elif fmt == "prompt_completion":
+    elif fmt == "sharegpt":
+        messages += _turns(record, "conversations", "from", "value", _SHAREGPT_ROLE)
+    elif fmt == "openai":
+        messages += _turns(record, "messages", "role", "content", _OPENAI_ROLE)
+    else:
         messages = [
             {"role": "user", "content": _text(record, "prompt")},
             {"role": "assistant", "content": _text(record, "completion")},
         ]
-    else:
-        raise RecordError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     if not any(m["role"] == "assistant" for m in messages):
         raise RecordError("has no assistant turn to learn from")
     extra = {k: v for k, v in record.items() if k not in FORMAT_KEYS[fmt]}
@@ -213,8 +210,10 @@ def from_example(ex: Example, fmt: Format) -> dict[str, Any]:
         turns = msgs[len(system) :]
         roles = [m["role"] for m in turns]
         if roles != ["user", "assistant"] * (len(turns) // 2) or not turns:
-            raise RecordError(f"{ex.id}: alpaca needs an optional system turn, then alternating "
-                              f"user/assistant turns, got {[m['role'] for m in msgs]}")
+            raise RecordError(
+                f"{ex.id}: alpaca needs an optional system turn, then alternating "
+                f"user/assistant turns, got {[m['role'] for m in msgs]}"
+            )
         pairs = [[turns[i]["content"], turns[i + 1]["content"]] for i in range(0, len(turns), 2)]
         out: dict[str, Any] = {"instruction": pairs[-1][0], "input": ex.input, "output": pairs[-1][1]}
         if system:

@@ -76,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from peak_memory import reset_peak, status_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "alpaca" / "alpaca_data_52k.jsonl"
@@ -266,40 +267,19 @@ PACKAGES = {"lmtailor": "lmtailor", "datasketch": "datasketch", "text-dedup": "t
 # ------------------------------------------------------------------------------- measuring (child side)
 
 
-def _proc_status_kb(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Linux >= 4.0: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return _proc_status_kb("VmHWM") is not None
-
-
 def measure(name: str, texts: Sequence[str], threshold: float, num_perm: int) -> dict[str, Any]:
     """Runs in a fresh process: time one method from raw texts to cluster ids, and its peak extra RSS."""
-    import psutil
-
     fn, modules = METHODS[name]
     for m in modules:
         import_module(m)
     gc.collect()
-    peak_reset = _reset_peak_rss()
-    rss_before = psutil.Process().memory_info().rss
+    peak_reset = reset_peak()
+    rss_before = status_mb("VmRSS") * 2**20
     start = time.perf_counter()
     roots = fn(texts, threshold, num_perm)
     seconds = time.perf_counter() - start
     if peak_reset:
-        peak = (_proc_status_kb("VmHWM") or 0) * 1024
+        peak = status_mb("VmHWM") * 2**20
     else:
         import resource
 

@@ -33,24 +33,14 @@ import time
 from itertools import cycle, islice
 from pathlib import Path
 
+from peak_memory import reset_peak, status_mb
+
 from lmtailor.io import read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 ALPACA = ROOT.parent / "shared" / "data" / "alpaca" / "alpaca_data_52k.jsonl"
 MODES = ("read", "jsonl", "parquet", "curate")
-
-
-def status_mb(field: str) -> float:
-    """VmRSS (now) or VmHWM (peak since the last reset) of this process, in MB."""
-    with open("/proc/self/status") as f:
-        kb = next(line.split()[1] for line in f if line.startswith(f"{field}:"))
-    return int(kb) / 1024
-
-
-def reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def make_input(n: int) -> Path:

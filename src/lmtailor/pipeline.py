@@ -196,6 +196,7 @@ class Run:
                     "added": ctx.total("add"),
                     "seconds": round(max(seconds - upstream, 0.0), 3),
                     "reasons": dict(sorted(ctx.counts.items())),
+                    **({"metrics": ctx.metrics} if ctx.metrics else {}),
                 }
             )
 

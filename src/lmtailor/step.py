@@ -25,6 +25,7 @@ class StepContext:
         self.step = step
         self.progress = progress
         self.counts: Counter[str] = Counter()  # "action:reason" -> entries
+        self.metrics: dict[str, Any] = {}  # step-specific figures for the manifest (LLM usage, CV scores)
         self._file = open(ledger_path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def _write(self, entry: dict[str, Any]) -> None:

@@ -1,0 +1,68 @@
+"""The values that cross the backend contract: generation parameters, prompts, completions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# A prompt is plain text (completion) or a list of chat turns [{"role": ..., "content": ...}].
+Prompt = str | list[dict[str, Any]]
+
+
+class GenParams(BaseModel):
+    """Sampling settings; all of them are part of the cache key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    json_schema: dict[str, Any] | None = None  # constrained decoding where the backend supports it
+
+    def key(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+@dataclass(slots=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = "stop"  # stop | length
+    cached: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "finish_reason": self.finish_reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], cached: bool = False) -> Completion:
+        return cls(data["text"], data["prompt_tokens"], data["completion_tokens"], data["finish_reason"], cached)
+
+
+@dataclass(slots=True)
+class LogLik:
+    """Log-likelihood of a continuation given a context: the sum over its tokens, and whether greedy
+    decoding would have produced exactly it (lm-evaluation-harness's pair)."""
+
+    logprob: float
+    is_greedy: bool
+    tokens: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"logprob": self.logprob, "is_greedy": self.is_greedy, "tokens": self.tokens}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LogLik:
+        return cls(data["logprob"], data["is_greedy"], data["tokens"])
+
+
+class BackendError(RuntimeError):
+    """A backend that cannot answer: unreachable, timed out after its retries, or answering nonsense."""

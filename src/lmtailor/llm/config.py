@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import Progress
@@ -38,6 +38,9 @@ class BackendConfig(BaseModel):
     retries: int = Field(3, ge=0)
     n_ctx: int = Field(2048, ge=128)
     price: tuple[float, float] | None = None
+    # openai: how a JSON schema is sent. json_object suits llama.cpp servers; OpenAI and vLLM take json_schema.
+    schema_format: Literal["json_object", "json_schema"] = "json_object"
+    extra_body: dict[str, Any] = {}  # openai: server-specific request fields, e.g. {repeat_penalty: 1.0}
     cache: bool = True
 
     def describe(self) -> dict[str, str | None]:
@@ -63,6 +66,8 @@ def open_backend(cfg: BackendConfig) -> Backend:
             timeout=cfg.timeout,
             retries=cfg.retries,
             price=cfg.price or PRICES.get(cfg.model),
+            schema_format=cfg.schema_format,
+            extra_body=cfg.extra_body,
         )
     from lmtailor.llm.transformers_backend import TransformersBackend
 

@@ -1,7 +1,8 @@
 """llama.cpp through llama-cpp-python: the embedded default backend, and any GGUF file.
 
-llama-cpp-python decodes one sequence at a time, so a batch is a loop; consecutive prompts that share a
-prefix (few-shot templates, rubric preambles) reuse its KV cache, which llama-cpp-python does for us.
+llama-cpp-python decodes one sequence at a time, so a batch is a loop. Every prompt is evaluated from an
+empty KV cache: reusing a shared prefix is faster, but llama.cpp's logits then depend on what ran before
+(differences up to ~0.9 in a logit were seen), so a resumed run would not reproduce an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class LlamaCppBackend(Backend):
             chat = not isinstance(prompt, str)
             text = gemma_chat(prompt) if chat else prompt  # type: ignore[arg-type]
             stop = [*params.stop, END_OF_TURN] if chat else list(params.stop)
+            self._llm.reset()
             r: Any = self._llm.create_completion(
                 text,
                 max_tokens=params.max_tokens,
@@ -98,11 +100,8 @@ class LlamaCppBackend(Backend):
         cont = whole[n:]
         if len(whole) > llm.n_ctx():
             raise BackendError(f"context and continuation take {len(whole)} tokens; the window is {llm.n_ctx()}")
-        # Reuse the KV cache for a shared prefix (the same question with different answers), but always
-        # evaluate at least the last context token so its logits are fresh.
-        reuse = min(_common_prefix(list(llm.input_ids[: llm.n_tokens]), whole[:n]), n - 1)
-        llm.n_tokens = reuse
-        llm.eval(whole[reuse:n])
+        llm.reset()
+        llm.eval(whole[:n])
         rows = [_last_logits(llm)]
         # The continuation minus its last token, in one batch with logits at every position. llama-cpp-python's
         # high-level eval keeps only the last row unless the model holds an n_ctx x 262k logits_all buffer

@@ -192,6 +192,41 @@ def _specs(inputs: list[Path], format: str | None, columns: dict[str, str]) -> l
     ]
 
 
+# Backend options shared by the LLM verbs (judge, synth); each maps to a field of llm.config.BackendConfig.
+BackendOpt = Annotated[str, typer.Option("--backend", help="llamacpp (embedded Gemma 3 270M), openai or transformers.")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", help="GGUF file, server model name or model folder (default: embedded).")
+]
+BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")]
+ApiKeyEnvOpt = Annotated[str, typer.Option(help="Environment variable holding the API key.")]
+ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once (openai backend).")]
+RateLimitOpt = Annotated[float | None, typer.Option(help="At most this many requests per second (openai backend).")]
+CacheOpt = Annotated[bool, typer.Option(help="Reuse and store answers in the response cache.")]
+
+
+def _backend(
+    kind: str,
+    model: str | None,
+    base_url: str | None,
+    api_key_env: str,
+    concurrency: int,
+    rate_limit: float | None,
+    cache: bool,
+) -> dict[str, Any]:
+    """The recipe's `backend` block for the backend flags."""
+    if kind not in ("llamacpp", "openai", "transformers"):
+        _fail(f"--backend takes llamacpp, openai or transformers; got {kind!r}")
+    return {
+        "kind": kind,
+        "model": model,
+        "base_url": base_url,
+        "api_key_env": api_key_env,
+        "concurrency": concurrency,
+        "rate_limit": rate_limit,
+        "cache": cache,
+    }
+
+
 def _expectations(pairs: list[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for pair in pairs:
@@ -282,6 +317,358 @@ def audit(
         if worst is not None and SEVERITIES.index(worst) >= SEVERITIES.index(fail_on):
             err.print(f"[bold red]audit failed:[/] findings at {worst} severity (--fail-on {fail_on})")
             raise typer.Exit(1)
+
+
+@app.command(
+    epilog="Example:  lmtailor score ../shared/data/alpaca/alpaca_data_52k.jsonl --classifier "
+    "--good ../shared/data/lima/lima.json --unlabeled ../shared/data/alpaca/alpaca_data_52k.jsonl "
+    "--out runs/score --top-fraction 0.2\n\n"
+    "          lmtailor score new.jsonl --classifier --reuse runs/score/classifier.npz --out runs/score_new --top 500"
+)
+def score(
+    inputs: Annotated[list[Path], typer.Argument(help="Dataset files or `datasets` folders to score.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder for the scored data, ledger, manifest, classifier.")
+    ] = Path("runs/score"),
+    classifier: Annotated[
+        bool, typer.Option("--classifier", help="Score with a quality classifier (embeddings + logistic regression).")
+    ] = False,
+    good: Annotated[list[Path] | None, typer.Option(help="Trusted good examples (repeatable; label good).")] = None,
+    bad: Annotated[list[Path] | None, typer.Option(help="Known bad examples (repeatable; label bad).")] = None,
+    unlabeled: Annotated[
+        list[Path] | None, typer.Option(help="A pool of unknown quality, e.g. raw Alpaca (train: label unlabeled).")
+    ] = None,
+    labeled: Annotated[
+        list[Path] | None, typer.Option(help="Examples labelled one by one in --label-field (train: label_field).")
+    ] = None,
+    label_field: Annotated[
+        str | None, typer.Option(help="The field of --labeled records holding 0/1, true/false or good/bad.")
+    ] = None,
+    reuse: Annotated[
+        Path | None, typer.Option(help="A classifier.npz saved by an earlier run, instead of training (classifier).")
+    ] = None,
+    threshold: Annotated[float | None, typer.Option(help="Keep scores >= this (threshold).")] = None,
+    top: Annotated[int | None, typer.Option(help="Keep the N best (top).")] = None,
+    top_fraction: Annotated[float | None, typer.Option(help="Keep this share, best first (top_fraction).")] = None,
+    fields: Annotated[
+        str | None, typer.Option(help="Comma-separated fields to embed (fields; default instruction,input,output).")
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (folds).")] = 5,
+    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
+    output: Annotated[str, typer.Option(help="Output file name in the run folder (output).")] = "scored.jsonl",
+    on_error: Annotated[str, typer.Option(help="fail or skip bad input records (on_error).")] = "fail",
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Score a dataset with a cheap quality classifier trained on a small trusted set, and keep the good part.
+
+    Reports the classifier's cross-validated quality, writes [bold]quality_score[/] and its provenance into each
+    kept record, every dropped record with its score to [bold]ledger.jsonl[/], and the classifier to
+    [bold]classifier.npz[/] for reuse.
+    """
+    from lmtailor.pipeline import curate as run_curate
+    from lmtailor.summary import print_summary
+    from lmtailor.synth.classify import print_report
+
+    if not classifier:
+        _fail("choose a scorer: --classifier (LLM judging is `lmtailor judge`)")
+    sets = {"good": good, "bad": bad, "unlabeled": unlabeled}
+    train = [{"path": str(p.absolute()), "label": label} for label, paths in sets.items() for p in paths or []]
+    train += [{"path": str(p.absolute()), "label_field": label_field} for p in labeled or []]
+    if bool(labeled) != bool(label_field):
+        _fail("--labeled files and --label-field (the field holding each record's label) go together")
+    if reuse is not None and train:
+        _fail("--reuse scores with a saved classifier; drop --good/--bad/--unlabeled/--labeled, or drop --reuse")
+    if reuse is None and not (good and (bad or unlabeled)) and not labeled:
+        _fail("train on --good with --bad or --unlabeled, or on --labeled with --label-field; or --reuse a classifier")
+    step: dict[str, Any] = {"step": "classify", "folds": folds, "threshold": threshold, "top": top}
+    step |= {"top_fraction": top_fraction, **({"fields": [f.strip() for f in fields.split(",")]} if fields else {})}
+    if reuse is not None:
+        step["classifier"] = str(reuse.absolute())
+    else:
+        step |= {"train": train, "save": str(out.absolute() / "classifier.npz")}
+    specs = _specs(inputs, format, _columns(columns))
+    try:
+        data = {"inputs": specs, "steps": [step], "output": output, "on_error": on_error}
+        recipe = Recipe.parse(data, "command line")
+        manifest = run_curate(recipe, out, progress=progress)
+    except (RecipeError, DataError, RecordError, ValueError) as e:
+        _fail(str(e))
+        return
+    print_report(manifest["steps"][-1]["metrics"], console)
+    print_summary(manifest, str(out), console)
+
+
+synth_app = typer.Typer(
+    help="Generate training data with an LLM: self-instruct, back-translation, paraphrase, failure targeting. "
+    "Every new record carries its provenance (backend, model, template, seed ids) and goes through the ledger.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(synth_app, name="synth")
+SynthOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder for the data, ledger and manifest.")]
+SeedOpt = Annotated[int, typer.Option(help="Sampling seed; part of the cache key, so a rerun is free.")]
+MaxRougeOpt = Annotated[float, typer.Option(help="ROUGE-L F at or above which a text counts as a copy.")]
+MaxTokensOpt = Annotated[int, typer.Option(help="Most tokens the model writes per answer (step: max_tokens).")]
+
+
+def _synth(
+    inputs: list[Path],
+    step: dict[str, Any],
+    out: Path,
+    format: str | None,
+    columns: list[str] | None,
+    backend: dict[str, Any],
+    progress: bool,
+) -> None:
+    """Run one generating step through curate (ledger, manifest) and print what it made, dropped and spent."""
+    from lmtailor.llm.types import BackendError
+    from lmtailor.pipeline import curate as run_curate
+    from lmtailor.synth.report import print_synth_summary
+
+    try:
+        recipe = Recipe.parse(
+            {"inputs": _specs(inputs, format, _columns(columns)), "steps": [{**step, "backend": backend}]},
+            "command line",
+        )
+        manifest = run_curate(recipe, out, progress=progress)
+    except (RecipeError, DataError, RecordError, BackendError) as e:
+        _fail(str(e))
+        return
+    print_synth_summary(manifest, out, console)
+
+
+@synth_app.command(
+    "self-instruct",
+    epilog="Example:  lmtailor synth self-instruct ../shared/data/alpaca/seed_tasks.jsonl --n 20 --out runs/synth_si",
+)
+def synth_self_instruct(
+    seeds: Annotated[list[Path], typer.Argument(help="Seed tasks: self-instruct's seed file, or any dataset.")],
+    out: SynthOutOpt = Path("runs/synth_self_instruct"),
+    n: Annotated[int, typer.Option(help="New examples wanted (step: n).")] = 20,
+    max_rounds: Annotated[int, typer.Option(help="Give up after this many rounds (step: max_rounds).")] = 20,
+    max_rouge: MaxRougeOpt = 0.7,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature for new instructions.")] = 0.8,
+    prompts_per_round: Annotated[int, typer.Option(help="Task lists asked for per round.")] = 8,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens per task list (step: max_tokens).")] = 256,
+    output_tokens: Annotated[int, typer.Option(help="Most tokens per input and output.")] = 256,
+    keep_seeds: Annotated[bool, typer.Option(help="Write the seeds too (step: keep_inputs).")] = False,
+    seed: SeedOpt = 0,
+    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
+    backend: BackendOpt = "llamacpp",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    concurrency: ConcurrencyOpt = 4,
+    rate_limit: RateLimitOpt = None,
+    cache: CacheOpt = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """New tasks from seed tasks: the model continues numbered task lists, then writes an input and output for
+    each new task. Near copies (ROUGE-L) of any instruction held, and tasks about images or files, are dropped.
+    """
+    from lmtailor.synth.self_instruct import convert_seed_tasks, is_seed_tasks
+
+    readable = []
+    for path in seeds:
+        if is_seed_tasks(path):
+            target = out / "inputs" / f"{path.stem}.jsonl"
+            try:
+                count = convert_seed_tasks(path, target)
+            except DataError as e:
+                _fail(str(e))
+                return
+            console.print(f"read {count:,} seed tasks from {path} in self-instruct's format; as alpaca: {target}")
+            readable.append(target)
+        else:
+            readable.append(path)
+    step = {"step": "self_instruct", "n": n, "max_rounds": max_rounds, "max_rouge": max_rouge,
+            "temperature": temperature, "prompts_per_round": prompts_per_round, "max_tokens": max_tokens,
+            "output_tokens": output_tokens, "keep_inputs": keep_seeds, "seed": seed}  # fmt: skip
+    kind = _backend(backend, model, base_url, api_key_env, concurrency, rate_limit, cache)
+    _synth(readable, step, out, format, columns, kind, progress)
+
+
+@synth_app.command(
+    "backtranslate",
+    epilog="Example:  lmtailor synth backtranslate ../shared/data/lima/lima.json --field output --out runs/synth_bt",
+)
+def synth_backtranslate(
+    docs: Annotated[list[Path], typer.Argument(help="Datasets whose --field holds the documents.")],
+    out: SynthOutOpt = Path("runs/synth_backtranslate"),
+    field: Annotated[str, typer.Option(help="Field holding the document (step: field).")] = "output",
+    keep_inputs: Annotated[bool, typer.Option(help="Write the source records too (step: keep_inputs).")] = False,
+    max_tokens: MaxTokensOpt = 64,
+    seed: SeedOpt = 0,
+    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
+    backend: BackendOpt = "llamacpp",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    concurrency: ConcurrencyOpt = 4,
+    rate_limit: RateLimitOpt = None,
+    cache: CacheOpt = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Instruction back-translation: each document becomes an answer, and the model writes the instruction it
+    answers. Empty, cut-off or copied instructions are dropped."""
+    step = {"step": "backtranslate", "field": field, "keep_inputs": keep_inputs, "max_tokens": max_tokens, "seed": seed}
+    kind = _backend(backend, model, base_url, api_key_env, concurrency, rate_limit, cache)
+    _synth(docs, step, out, format, columns, kind, progress)
+
+
+@synth_app.command(
+    "paraphrase", epilog="Example:  lmtailor synth paraphrase ../shared/data/lima/lima.json --n 3 --out runs/synth_pp"
+)
+def synth_paraphrase(
+    inputs: Annotated[list[Path], typer.Argument(help="Datasets whose instructions are reworded.")],
+    out: SynthOutOpt = Path("runs/synth_paraphrase"),
+    n: Annotated[int, typer.Option(help="Rewordings asked for per record (step: n).")] = 3,
+    max_rouge: MaxRougeOpt = 0.8,
+    keep_inputs: Annotated[bool, typer.Option(help="Keep the originals beside their rewordings.")] = True,
+    max_tokens: MaxTokensOpt = 96,
+    seed: SeedOpt = 0,
+    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
+    backend: BackendOpt = "llamacpp",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    concurrency: ConcurrencyOpt = 4,
+    rate_limit: RateLimitOpt = None,
+    cache: CacheOpt = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """N rewordings of each instruction (input and answer kept), deduplicated against every original and each
+    other: exact copies once folded, and ROUGE-L near copies."""
+    step = {"step": "paraphrase", "n": n, "max_rouge": max_rouge, "keep_inputs": keep_inputs,
+            "max_tokens": max_tokens, "seed": seed}  # fmt: skip
+    kind = _backend(backend, model, base_url, api_key_env, concurrency, rate_limit, cache)
+    _synth(inputs, step, out, format, columns, kind, progress)
+
+
+@synth_app.command(
+    "failures",
+    epilog="Example:  lmtailor synth failures cases.jsonl --per-case 3 --out runs/synth_fail\n\n"
+    '          cases.jsonl: {"instruction": ..., "input": ..., "output": EXPECTED, "model_answer": WRONG}',
+)
+def synth_failures(
+    cases: Annotated[list[Path], typer.Argument(help="Evaluation cases the model got wrong.")],
+    out: SynthOutOpt = Path("runs/synth_failures"),
+    per_case: Annotated[int, typer.Option(help="New examples asked for per case (step: per_case).")] = 3,
+    wrong_field: Annotated[str, typer.Option(help="Field with the model's wrong answer.")] = "model_answer",
+    max_rouge: MaxRougeOpt = 0.7,
+    max_tokens: MaxTokensOpt = 192,
+    seed: SeedOpt = 0,
+    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
+    backend: BackendOpt = "llamacpp",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    concurrency: ConcurrencyOpt = 4,
+    rate_limit: RateLimitOpt = None,
+    cache: CacheOpt = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Training examples aimed at evaluation failures: the same skill on new subjects. The cases never reach the
+    output, and generated questions too close to any case (ROUGE-L) are dropped as leaks."""
+    step = {"step": "failure_targets", "per_case": per_case, "wrong_field": wrong_field, "max_rouge": max_rouge,
+            "max_tokens": max_tokens, "seed": seed}  # fmt: skip
+    kind = _backend(backend, model, base_url, api_key_env, concurrency, rate_limit, cache)
+    _synth(cases, step, out, format, columns, kind, progress)
+
+
+@app.command(
+    epilog="Example:  lmtailor judge ../shared/data/alpaca/alpaca_data_52k.jsonl --out runs/judge --min-score 3\n\n"
+    "          lmtailor judge ../shared/data/dolly/dolly_first6400.jsonl --columns response=output "
+    "--pair output,flan_t5_base_output --preferred a --out runs/judge_pairs"
+)
+def judge(
+    inputs: Annotated[list[Path], typer.Argument(help="Dataset files or `datasets` folders to judge.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for the data, ledger and manifest.")] = Path(
+        "runs/judge"
+    ),
+    rubric: Annotated[
+        str, typer.Option(help="Comma-separated rubrics: helpfulness, correctness, groundedness or --rubrics-file's.")
+    ] = "helpfulness,correctness",
+    rubrics_file: Annotated[
+        Path | None, typer.Option(help="YAML: rubric name -> criteria text, or -> {criteria, needs_input, demos}.")
+    ] = None,
+    field: Annotated[str, typer.Option(help="The answer judged: output, or a field the records carry.")] = "output",
+    min_score: Annotated[
+        float | None, typer.Option(help="Drop records whose mean grade is below this; unset: keep all, ranked.")
+    ] = None,
+    against: Annotated[
+        Path | None, typer.Option(help="Pairwise: compare each answer with the matching record's in this file.")
+    ] = None,
+    match: Annotated[str, typer.Option(help="Match --against records by position or instruction.")] = "position",
+    pair: Annotated[
+        str | None, typer.Option(help="Pairwise: two fields of each record, e.g. output,flan_t5_base_output.")
+    ] = None,
+    labels: Annotated[
+        str | None, typer.Option(help="Field with human grades 1-5 (pairwise: a, b or tie): report agreement.")
+    ] = None,
+    preferred: Annotated[
+        str | None, typer.Option(help="Pairwise: the answer known to be better in every pair (a or b).")
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="weighted: expected grade from P(1..5) (G-Eval); generate: the grade written.")
+    ] = "weighted",
+    reasons: Annotated[bool, typer.Option(help="Ask for a reason with each grade (--no-reasons is faster).")] = True,
+    max_tokens: MaxTokensOpt = 160,
+    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
+    output: Annotated[str, typer.Option(help="Output file name in the run folder.")] = "judged.jsonl",
+    backend: BackendOpt = "llamacpp",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    concurrency: ConcurrencyOpt = 4,
+    rate_limit: RateLimitOpt = None,
+    cache: CacheOpt = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Grade records with an LLM against rubrics (1-5 with a reason), or compare two answers per instruction.
+
+    Writes grades into each record (judge_<rubric>, judge_reason_<rubric>, judge_score; pairwise:
+    judge_preferred, judge_p_a) with its provenance, and every drop to [bold]ledger.jsonl[/]. With [bold]--labels[/]
+    it reports agreement with human grades. A killed run resumes from the response cache.
+    """
+    from lmtailor.llm.types import BackendError
+    from lmtailor.pipeline import curate as run_curate
+    from lmtailor.summary import print_summary
+    from lmtailor.synth.judge import print_judge_summary
+
+    specs = _specs(inputs, format, _columns(columns))
+    step: dict[str, Any] = {
+        "step": "judge",
+        "backend": _backend(backend, model, base_url, api_key_env, concurrency, rate_limit, cache),
+        "rubrics": [r.strip() for r in rubric.split(",") if r.strip()],
+        "rubrics_file": str(rubrics_file.absolute()) if rubrics_file else None,
+        "field": field,
+        "method": method,
+        "reasons": reasons,
+        "min_score": min_score,
+        "labels": labels,
+        "preferred": preferred,
+        "match": match,
+        "max_tokens": max_tokens,
+    }
+    if against is not None:
+        step["against"] = _specs([against], format, _columns(columns))[0]
+    if pair is not None:
+        step["pair"] = [f.strip() for f in pair.split(",")]
+    try:
+        recipe = Recipe.parse({"inputs": specs, "steps": [step], "output": output}, "command line")
+        manifest = run_curate(recipe, out, progress=progress)
+    except (RecipeError, DataError, RecordError, BackendError, ValueError) as e:
+        _fail(str(e))
+        return
+    print_summary(manifest, str(out), console)
+    print_judge_summary(manifest, console)
 
 
 @app.command(epilog="Example:  lmtailor demo --out demo_out")

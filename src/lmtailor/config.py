@@ -20,16 +20,28 @@ from lmtailor.steps.near_dedup import NearDedup
 from lmtailor.steps.normalize import Normalize
 from lmtailor.steps.select import Select
 from lmtailor.steps.semantic_dedup import SemanticDedup
+from lmtailor.synth.backtranslate import Backtranslate
+from lmtailor.synth.classify import Classify
+from lmtailor.synth.failures import FailureTargets
+from lmtailor.synth.judge import Judge
+from lmtailor.synth.paraphrase import Paraphrase
+from lmtailor.synth.self_instruct import SelfInstruct
 
 AnyStep = Annotated[
-    Normalize | ExactDedup | NearDedup | SemanticDedup | Filter | Decontaminate | Mix | Select | Findings,
+    Normalize | ExactDedup | NearDedup | SemanticDedup | Filter | Decontaminate | Mix | Select | Findings
+    | Classify
+    | SelfInstruct | Backtranslate | Paraphrase | FailureTargets
+    | Judge,
     Field(discriminator="step"),
 ]
 STEP_NAMES = (
     *("normalize", "exact_dedup", "near_dedup", "semantic_dedup", "filter", "decontaminate", "mix", "select"),
     "findings",
+    "classify",
+    *("self_instruct", "backtranslate", "paraphrase", "failure_targets"),
+    "judge",
 )
-NEED_RECIPE = ("decontaminate", "mix", "select", "findings")
+NEED_RECIPE = ("decontaminate", "mix", "select", "findings", "classify")
 
 
 class RecipeError(ValueError):
@@ -107,6 +119,10 @@ class Recipe(BaseModel):
         for step in self.steps:
             for spec in getattr(step, "eval", []) + getattr(step, "sources", []):
                 fix(spec)
+            if getattr(step, "against", None) is not None:  # judge: the answers compared with
+                fix(step.against)
+            if getattr(step, "rubrics_file", None) is not None and not step.rubrics_file.is_absolute():
+                step.rubrics_file = base / step.rubrics_file
         return self
 
 

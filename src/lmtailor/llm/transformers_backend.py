@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jinja2 import TemplateError
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 
 from lmtailor.llm.backend import Backend, gemma_chat
@@ -78,7 +79,10 @@ class TransformersBackend(Backend):
         if isinstance(prompt, str):
             return self.tokenizer(prompt).input_ids
         if self.tokenizer.chat_template:
-            text = self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+            try:
+                text = self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+            except TemplateError as e:
+                raise BackendError(f"{self.path.name}: its chat template refuses these messages: {e}") from e
             return self.tokenizer(text, add_special_tokens=False).input_ids
         return self.tokenizer(gemma_chat(prompt)).input_ids
 
@@ -110,9 +114,11 @@ class TransformersBackend(Backend):
         ended = next((k for k, t in enumerate(generated) if t in self._eos), None)
         tokens = generated if ended is None else generated[:ended]
         text = self._decode(tokens)
-        cut = min((j for j in (text.find(s) for s in params.stop) if j >= 0), default=-1)
-        if cut >= 0:
-            used = next(k for k in range(1, len(tokens) + 1) if len(self._decode(tokens[:k])) > cut)
+        found = min(((text.find(s), s) for s in params.stop if s in text), default=None)
+        if found is not None:
+            cut, stop = found
+            # Tokens generated until the stop string was complete: the point where generation ended.
+            used = next(k for k in range(1, len(tokens) + 1) if len(self._decode(tokens[:k])) >= cut + len(stop))
             return Completion(text[:cut], prompt_tokens, used, "stop")
         finish = "length" if ended is None and len(tokens) >= params.max_tokens else "stop"
         return Completion(text, prompt_tokens, len(tokens), finish)

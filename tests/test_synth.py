@@ -66,7 +66,7 @@ def _check_run(manifest: dict[str, Any], records: list[Example], ledger: list[di
     assert {e["id"] for e in rejected} <= {e["id"] for e in adds}
     assert all(e["reason"] and e["detail"] for e in rejected)
     metrics = manifest["steps"][-1]["metrics"]
-    assert metrics["candidates"] == len(adds) and metrics.get("accepted", 0) == len(made)
+    assert made and metrics["candidates"] == len(adds) and metrics["accepted"] == len(made)
     assert metrics["usage"]["calls"] + metrics["usage"]["cached_calls"] > 0
     return made
 
@@ -117,19 +117,22 @@ def test_paraphrase_filter_drops_copies_of_the_original() -> None:
     held = RougeIndex(0.8)
     held.add("a:0", "Give three tips for staying healthy.")
 
-    def reason(text: str) -> str | None:
-        problem = Paraphrase().rewording_problem(text, "Give three tips for staying healthy.", "stop", held)
+    def reason(text: str, similarity: float = 1.0) -> str | None:
+        original = "Give three tips for staying healthy."
+        problem = Paraphrase().rewording_problem(text, original, "stop", held, similarity)
         return problem[0] if problem else None
 
     assert reason("give three tips for staying healthy") == "duplicate"
     assert reason("Give three tips for staying really healthy.") == "near_duplicate"
     assert reason("What should I do to keep fit and well?") is None
+    assert reason("How to prevent falls?", similarity=0.29) == "meaning_drift"
 
 
 def test_failure_answers_are_parsed_without_a_copied_wrong_answer() -> None:
-    q, a = _parse(" Which fish lives in rivers?\nWrong answer: A tree\nAnswer: The trout.\n")
-    assert (q, a) == ("Which fish lives in rivers?", "The trout.")
-    assert _parse(" a question with no answer") == ("a question with no answer", "")
+    parsed = _parse(" Which fish lives in rivers?\nWrong answer: A tree\nAnswer: The trout.\n")
+    assert parsed == ("Which fish lives in rivers?", "The trout.", False)
+    assert _parse(" Name a fish.\nAnswer: a. Tope\nAnswer: a. a.\nAnswer:") == ("Name a fish.", "a. Tope", True)
+    assert _parse(" a question with no answer") == ("a question with no answer", "", False)
 
 
 def test_seed_tasks_conversion_names_a_broken_record(tmp_path: Path, shared_data: Path) -> None:
@@ -147,7 +150,7 @@ def test_seed_tasks_conversion_names_a_broken_record(tmp_path: Path, shared_data
 
 def test_self_instruct_from_seed_tasks_then_rerun_from_cache(tmp_path: Path, shared_data: Path) -> None:
     seeds = shared_data / "alpaca" / "seed_tasks.jsonl"
-    args = ["self-instruct", str(seeds), "--n", "3", "--max-rounds", "2", "--prompts-per-round", "2",
+    args = ["self-instruct", str(seeds), "--n", "2", "--max-rounds", "2", "--prompts-per-round", "2",
             "--max-tokens", "80", "--output-tokens", "48"]  # fmt: skip
     manifest, records, ledger, printed = _synth(args, tmp_path / "si")
     made = _check_run(manifest, records, ledger, "self_instruct")
@@ -200,7 +203,7 @@ def test_failure_targets_leave_out_the_eval_cases(tmp_path: Path, shared_data: P
     """Dolly's first rows with flan-t5-base's wrong answers as the failed evaluation cases."""
     rows = _lines(shared_data / "dolly" / "dolly_first6400.jsonl", 2)
     cases = _write(tmp_path / "cases.jsonl", rows)
-    args = ["failures", str(cases), "--per-case", "2", "--max-tokens", "48", "--columns", "response=output",
+    args = ["failures", str(cases), "--per-case", "2", "--max-tokens", "80", "--columns", "response=output",
             "--wrong-field", "flan_t5_base_output"]  # fmt: skip
     manifest, records, ledger, _ = _synth(args, tmp_path / "fail")
     made = _check_run(manifest, records, ledger, "failure_targets")

@@ -333,8 +333,10 @@ def score(
     classifier: Annotated[
         bool, typer.Option("--classifier", help="Score with a quality classifier (embeddings + logistic regression).")
     ] = False,
-    good: Annotated[list[Path] | None, typer.Option(help="Trusted good examples (repeatable; label good).")] = None,
-    bad: Annotated[list[Path] | None, typer.Option(help="Known bad examples (repeatable; label bad).")] = None,
+    good: Annotated[list[Path] | None, typer.Option(help="Trusted good examples (repeatable; train: label good).")] = (
+        None
+    ),
+    bad: Annotated[list[Path] | None, typer.Option(help="Known bad examples (repeatable; train: label bad).")] = None,
     unlabeled: Annotated[
         list[Path] | None, typer.Option(help="A pool of unknown quality, e.g. raw Alpaca (train: label unlabeled).")
     ] = None,
@@ -373,8 +375,8 @@ def score(
     if not classifier:
         _fail("choose a scorer: --classifier (LLM judging is `lmtailor judge`)")
     sets = {"good": good, "bad": bad, "unlabeled": unlabeled}
-    train = [{"path": str(p.absolute()), "label": label} for label, paths in sets.items() for p in paths or []]
-    train += [{"path": str(p.absolute()), "label_field": label_field} for p in labeled or []]
+    train = [{"path": str(p.resolve()), "label": label} for label, paths in sets.items() for p in paths or []]
+    train += [{"path": str(p.resolve()), "label_field": label_field} for p in labeled or []]
     if bool(labeled) != bool(label_field):
         _fail("--labeled files and --label-field (the field holding each record's label) go together")
     if reuse is not None and train:
@@ -384,9 +386,9 @@ def score(
     step: dict[str, Any] = {"step": "classify", "folds": folds, "threshold": threshold, "top": top}
     step |= {"top_fraction": top_fraction, **({"fields": [f.strip() for f in fields.split(",")]} if fields else {})}
     if reuse is not None:
-        step["classifier"] = str(reuse.absolute())
+        step["classifier"] = str(reuse.resolve())
     else:
-        step |= {"train": train, "save": str(out.absolute() / "classifier.npz")}
+        step |= {"train": train, "save": str(out.resolve() / "classifier.npz")}
     specs = _specs(inputs, format, _columns(columns))
     try:
         data = {"inputs": specs, "steps": [step], "output": output, "on_error": on_error}
@@ -527,6 +529,9 @@ def synth_paraphrase(
     out: SynthOutOpt = Path("runs/synth_paraphrase"),
     n: Annotated[int, typer.Option(help="Rewordings asked for per record (step: n).")] = 3,
     max_rouge: MaxRougeOpt = 0.8,
+    min_similarity: Annotated[
+        float, typer.Option(help="Least embedding cosine with the original: below it the meaning drifted (0: off).")
+    ] = 0.75,
     keep_inputs: Annotated[bool, typer.Option(help="Keep the originals beside their rewordings.")] = True,
     max_tokens: MaxTokensOpt = 96,
     seed: SeedOpt = 0,
@@ -542,9 +547,9 @@ def synth_paraphrase(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """N rewordings of each instruction (input and answer kept), deduplicated against every original and each
-    other: exact copies once folded, and ROUGE-L near copies."""
-    step = {"step": "paraphrase", "n": n, "max_rouge": max_rouge, "keep_inputs": keep_inputs,
-            "max_tokens": max_tokens, "seed": seed}  # fmt: skip
+    other (exact copies once folded, ROUGE-L near copies); rewordings whose meaning drifted are dropped too."""
+    step = {"step": "paraphrase", "n": n, "max_rouge": max_rouge, "min_similarity": min_similarity,
+            "keep_inputs": keep_inputs, "max_tokens": max_tokens, "seed": seed}  # fmt: skip
     kind = _backend(backend, model, base_url, api_key_env, concurrency, rate_limit, cache)
     _synth(inputs, step, out, format, columns, kind, progress)
 

@@ -22,10 +22,10 @@ from lmtailor.synth.novelty import RougeIndex, folded
 from lmtailor.synth.provenance import generated, provenance, step_llm, template_id
 
 DEMOS = (
-    ("Red leaves drift down,\nthe maple lets go of summer,\ncold wind counts the branches.",
-     "Write a haiku about autumn."),
     ("The Eiffel Tower is 330 metres tall. It was the tallest man-made structure in the world until the Chrysler "
      "Building was finished in New York in 1930.", "How tall is the Eiffel Tower?"),
+    ("In Python, `sorted(items)` returns a new sorted list and leaves `items` as it was, while `items.sort()` "
+     "sorts the list in place and returns None.", "What is the difference between sorted() and list.sort()?"),
     ("Start with a budget: write down what comes in and what goes out each month. Then pay off the debts with the "
      "highest interest first, and keep three months of expenses as savings.",
      "Give me some advice on managing my money."),

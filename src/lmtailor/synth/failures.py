@@ -69,13 +69,13 @@ class FailureTargets(Step):
                                    stop=("\nQuestion:",), seed=self.seed + j)  # fmt: skip
                 answers = llm.generate(prompts, params, f"failure targets {j + 1}/{self.per_case}")
                 for ex, answer in zip(usable, answers, strict=True):
-                    question, reply = _parse(answer.text)
+                    question, reply, ended = _parse(answer.text)
                     origin = provenance(llm, self.step, template, params, [ex.id], variant=j + 1)
                     new = generated(f"{ex.id}~fail{j + 1}", question, reply, origin)
                     problem = length_problem(question, self.min_words, self.max_words)
                     if problem is None and not reply:
                         problem = "no_answer", "the model wrote no 'Answer:' for its question"
-                    elif problem is None and answer.finish_reason == "length":
+                    elif problem is None and answer.finish_reason == "length" and not ended:
                         problem = "truncated", f"the example hit max_tokens ({self.max_tokens})"
                     elif problem is None and (match := leaks.closest(question)):
                         problem = "too_close_to_eval_case", match.describe(self.max_rouge)
@@ -91,10 +91,13 @@ class FailureTargets(Step):
         return header + BLOCK.format(question=question_of(case), answer=text_of(case, "output").strip()) + "Question:"
 
 
-def _parse(text: str) -> tuple[str, str]:
-    """(question, answer) from 'QUESTION\\nAnswer: ANSWER'; a copied 'Wrong answer:' line is left out."""
+def _parse(text: str) -> tuple[str, str, bool]:
+    """(question, answer, whether the answer ended) from 'QUESTION\nAnswer: ANSWER'. A copied 'Wrong answer:'
+    line is left out; a base model that answers again ('Answer: ...' once more) has ended its first answer."""
     text = _WRONG.sub("", text)
     found = _ANSWER.search(text)
     if found is None:
-        return text.strip(), ""
-    return text[: found.start()].strip(), text[found.end() :].strip()
+        return text.strip(), "", False
+    answer = text[found.end() :]
+    again = _ANSWER.search(answer)
+    return text[: found.start()].strip(), answer[: again.start() if again else None].strip(), again is not None

@@ -81,7 +81,8 @@ class RougeIndex:
 
     def closest(self, text: str) -> Match | None:
         """The kept text with the highest ROUGE-L F against `text`, if that F is at least the threshold."""
-        if (twin := self._folded.get(folded(text))) is not None and folded(text):
+        key = folded(text)
+        if key and (twin := self._folded.get(key)) is not None:
             return Match(twin, 1.0, exact=True)
         bag = Counter(self.tokens(text))
         if not bag or not self._keys:

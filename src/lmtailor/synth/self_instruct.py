@@ -101,6 +101,7 @@ class _Rounds:
     def __init__(self, cfg: SelfInstruct, seeds: list[Example], llm: LLM, ctx: StepContext):
         self.cfg, self.seeds, self.llm, self.ctx = cfg, seeds, llm, ctx
         self.held = RougeIndex(cfg.max_rouge)
+        self.held.add("the prompt's own header", TASKS)  # a base model sometimes echoes it as a task
         for ex in seeds:
             self.held.add(ex.id, text_of(ex, "instruction"))
         self.accepted: list[Example] = []

@@ -37,7 +37,9 @@ def print_summary(manifest: dict[str, Any], out_dir: str, console: Console | Non
     console = console or Console()
     console.print(steps_table(manifest))
     for s in manifest["steps"][1:]:
-        if s["in"] and s.get("dropped", 0) > s["in"] / 2 and not s["step"].endswith(":select"):
+        # select and classify keep a chosen share by design; any other step dropping most records is suspect
+        chosen = s["step"].endswith((":select", ":classify"))
+        if s["in"] and s.get("dropped", 0) > s["in"] / 2 and not chosen:
             console.print(
                 f"[yellow]warning:[/] {s['step']} dropped {s['dropped']:,} of {s['in']:,} records; "
                 "check its fields and thresholds (e.g. a shared input matched everywhere)"

@@ -11,6 +11,7 @@ from rich.progress import Progress
 from lmtailor.llm.backend import Backend
 from lmtailor.llm.cache import ResponseCache
 from lmtailor.llm.client import LLM
+from lmtailor.llm.types import BackendError
 
 # USD per million (prompt, completion) tokens: list prices when this table was written. Set `price` in the
 # backend config for any other model or when prices change; servers you run yourself cost nothing per call.
@@ -30,6 +31,7 @@ class BackendConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["llamacpp", "openai", "transformers"] = "llamacpp"
     model: str | None = None  # GGUF file, server model name, or Hugging Face model folder
+    lora: str | None = None  # llamacpp: a GGUF LoRA adapter applied on top of the model (train.export)
     base_url: str | None = None  # openai: e.g. http://127.0.0.1:8000/v1
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = Field(4, ge=1)
@@ -44,14 +46,19 @@ class BackendConfig(BaseModel):
     cache: bool = True
 
     def describe(self) -> dict[str, str | None]:
-        return {"backend": self.kind, "model": self.model or "embedded gemma-3-270m", "base_url": self.base_url}
+        model = self.model or "embedded gemma-3-270m"
+        return {"backend": self.kind, "model": model, "lora": self.lora, "base_url": self.base_url}
 
 
 def open_backend(cfg: BackendConfig) -> Backend:
+    if cfg.lora and cfg.kind != "llamacpp":
+        raise ValueError(f"lora takes a GGUF adapter for the llamacpp backend, not {cfg.kind}; serve a merged model")
     if cfg.kind == "llamacpp":
         from lmtailor.llm.llamacpp import LlamaCppBackend
 
-        return LlamaCppBackend(cfg.model, n_ctx=cfg.n_ctx)
+        if cfg.lora and not Path(cfg.lora).is_file():
+            raise BackendError(f"{cfg.lora}: no such GGUF LoRA file")
+        return LlamaCppBackend(cfg.model, n_ctx=cfg.n_ctx, lora_path=cfg.lora)
     if cfg.kind == "openai":
         from lmtailor.llm.openai_http import OpenAIBackend
 

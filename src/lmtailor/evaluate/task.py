@@ -1,0 +1,230 @@
+"""The target task scored on held-out examples: what the model learned.
+
+Each example is rendered by the training Template (the model is scored on the very text shape it was trained
+on), answered greedily and compared with its reference answer:
+
+- `exact_match`: equal once whitespace runs are collapsed (also reported ignoring case);
+- `sql`: equal once both are canonical SQL (as the normalize step writes it), or, where the example names a
+  database that can be found, returning the same rows (as multisets; in order only when the gold query has an
+  ORDER BY). A predicted query that fails or runs too long is wrong; an example whose gold query fails is left
+  out and reported.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.progress import Progress
+
+from lmtailor.evaluate.generation import greedy
+from lmtailor.evaluate.sql_match import (
+    QueryError,
+    canonical_match,
+    execute,
+    extract_sql,
+    gold_variants,
+    is_ordered,
+    same_result,
+)
+from lmtailor.evaluate.sqlite_dbs import SqliteDatabase, sqlite_from_postgres
+from lmtailor.records import Example
+from lmtailor.train.template import Template
+
+TaskMetric = Literal["exact_match", "sql"]
+# Metadata fields read as an example's category and database, first found wins (Dolly and Defog name them so).
+CATEGORY_FIELDS = ("category", "query_category")
+DB_FIELDS = ("db_name", "db_id")
+_SHOWN = 5  # examples kept in the summary for the report
+_PROMPT_TAIL = 200
+
+
+class TaskConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metric: TaskMetric = "exact_match"
+    max_new_tokens: int = Field(256, ge=1)
+    stop: list[str] = []  # cut an answer at the first of these (end-of-turn ids always end it)
+    batch_size: int = Field(8, ge=1)
+    sql_dialect: str = "sqlite"  # the dialect references and predictions are written in (Defog: postgres)
+    # A folder of <db>.sqlite files, or of <db>/<db>.sql PostgreSQL dumps as Defog ships them (built into SQLite
+    # once); None: SQL is scored by canonical form only.
+    databases: Path | None = None
+    db_field: str | None = None  # the metadata field naming an example's database; None: db_name or db_id
+    sql_timeout_s: float = Field(5.0, gt=0)
+
+
+@dataclass
+class TaskResult:
+    summary: dict[str, Any]  # small: goes into the run's manifest
+    predictions: list[dict[str, Any]]  # one row per example, for a JSONL file
+
+
+def score_task(
+    model: Any,
+    tokenizer: Any,
+    template: Template,
+    examples: Sequence[Example],
+    cfg: TaskConfig | None = None,
+    progress: Progress | None = None,
+) -> TaskResult:
+    """Answer every example greedily and score the answers with `cfg.metric`."""
+    cfg = cfg or TaskConfig()
+    prompts = [template.prompt(ex)[0] for ex in examples]
+    answers = greedy(model, tokenizer, prompts, cfg.max_new_tokens, cfg.stop, cfg.batch_size, progress)
+    return score_answers(examples, answers, cfg, prompts)
+
+
+def score_answers(
+    examples: Sequence[Example],
+    answers: Sequence[str],
+    cfg: TaskConfig | None = None,
+    prompts: Sequence[str] | None = None,
+) -> TaskResult:
+    """Score answers however they were produced; each example's reference is its last assistant turn (what
+    Template.prompt gives). `prompts` only feed the examples shown in the summary."""
+    cfg = cfg or TaskConfig()
+    references = [ex.contents("assistant")[-1] for ex in examples]
+    triples = zip(examples, answers, references, strict=True)
+    if cfg.metric == "sql":
+        scorer = _SqlScorer(cfg)
+        rows = [scorer.score(ex, answer, reference) for ex, answer, reference in triples]
+        summary = scorer.summary(rows)
+    else:
+        rows = [_exact(ex, answer, reference) for ex, answer, reference in triples]
+        scored = len(rows) or 1
+        summary = {
+            "metric": "exact_match",
+            "n": len(rows),
+            "score": sum(r["correct"] for r in rows) / scored,
+            "score_ignoring_case": sum(r["correct_ignoring_case"] for r in rows) / scored,
+        }
+    categories = [_metadata(ex, CATEGORY_FIELDS) for ex in examples]
+    if any(c is not None for c in categories):
+        summary["per_category"] = _per_category(rows, categories)
+    summary["examples"] = _shown(rows, prompts)
+    return TaskResult(summary, rows)
+
+
+def _exact(ex: Example, prediction: str, reference: str) -> dict[str, Any]:
+    a, b = " ".join(prediction.split()), " ".join(reference.split())
+    return {
+        "id": ex.id,
+        "prediction": prediction,
+        "reference": reference,
+        "correct": a == b,
+        "correct_ignoring_case": a.casefold() == b.casefold(),
+    }
+
+
+class _SqlScorer:
+    """Scores SQL answers; finds (and builds, for PostgreSQL dumps) each database once."""
+
+    def __init__(self, cfg: TaskConfig):
+        self.cfg = cfg
+        self.built: dict[str, SqliteDatabase] = {}
+        self.paths: dict[str, Path | None] = {}
+
+    def score(self, ex: Example, answer: str, reference: str) -> dict[str, Any]:
+        dialect = self.cfg.sql_dialect
+        query = extract_sql(answer)
+        variants = gold_variants(reference)
+        exact = canonical_match(query, variants, dialect)
+        row = {"id": ex.id, "prediction": answer, "reference": reference, "query": query, "exact": exact}
+        name = _metadata(ex, (self.cfg.db_field,) if self.cfg.db_field else DB_FIELDS)
+        db = self._database(str(name)) if name is not None else None
+        if db is None:
+            return {**row, "correct": exact, "execution": None}
+        golds, gold_errors = [], []
+        for variant in variants:
+            try:
+                golds.append((execute(db, variant, dialect, self.cfg.sql_timeout_s), is_ordered(variant, dialect)))
+            except QueryError as e:
+                gold_errors.append(str(e))
+        if not golds:
+            return {**row, "correct": None, "execution": None, "gold_error": gold_errors[0]}
+        try:
+            result = execute(db, query, dialect, self.cfg.sql_timeout_s)
+        except QueryError as e:
+            return {**row, "correct": exact, "execution": False, "error": str(e)}
+        execution = any(same_result(gold, result, ordered) for gold, ordered in golds)
+        return {**row, "correct": exact or execution, "execution": execution}
+
+    def _database(self, name: str) -> Path | None:
+        if name not in self.paths:
+            self.paths[name] = self._find(name)
+        return self.paths[name]
+
+    def _find(self, name: str) -> Path | None:
+        folder = self.cfg.databases
+        if folder is None:
+            return None
+        for path in (folder / f"{name}.sqlite", folder / f"{name}.db", folder / name / f"{name}.sqlite"):
+            if path.is_file():
+                return path
+        dump = folder / name / f"{name}.sql"
+        if not dump.is_file():
+            return None
+        self.built[name] = sqlite_from_postgres(dump)
+        return self.built[name].path
+
+    def summary(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        kept = [r for r in rows if r["correct"] is not None]
+        executed = [r for r in kept if r["execution"] is not None]
+        excluded = [r for r in rows if r["correct"] is None]
+        out: dict[str, Any] = {
+            "metric": "sql",
+            "n": len(kept),
+            "score": sum(r["correct"] for r in kept) / (len(kept) or 1),
+            "exact_match": sum(r["exact"] for r in kept) / (len(kept) or 1),
+            "execution": {"n": len(executed), "score": sum(r["execution"] for r in executed) / (len(executed) or 1)},
+            "without_database": len(kept) - len(executed),
+        }
+        if excluded:
+            out["gold_errors"] = {
+                "n": len(excluded),
+                "examples": [{"id": r["id"], "error": r["gold_error"]} for r in excluded[:_SHOWN]],
+            }
+        if self.built:
+            out["databases"] = {
+                name: {"tables": len(db.rows), "rows": sum(db.rows.values()), "failed_statements": len(db.failed)}
+                for name, db in sorted(self.built.items())
+            }
+        return out
+
+
+def _metadata(ex: Example, names: Sequence[str]) -> Any:
+    """The first of `names` in the example's metadata, or in the source fields it kept (metadata["extra"])."""
+    extra = ex.metadata.get("extra") or {}
+    for name in names:
+        for where in (ex.metadata, extra):
+            if where.get(name) not in (None, ""):
+                return where[name]
+    return None
+
+
+def _per_category(rows: list[dict[str, Any]], categories: list[Any]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[bool]] = defaultdict(list)
+    for row, category in zip(rows, categories, strict=True):
+        if row["correct"] is not None:
+            groups[str(category)].append(row["correct"])
+    return {c: {"n": len(v), "score": sum(v) / len(v)} for c, v in sorted(groups.items())}
+
+
+def _shown(rows: list[dict[str, Any]], prompts: Sequence[str] | None) -> list[dict[str, Any]]:
+    """A few examples for the report: wrong answers first (they say most), then right ones."""
+    wrong = [i for i, r in enumerate(rows) if r["correct"] is False]
+    right = [i for i, r in enumerate(rows) if r["correct"] is True]
+    picked = wrong[: _SHOWN - min(2, len(right))] + right
+    return [
+        {
+            "prompt_tail": prompts[i][-_PROMPT_TAIL:] if prompts is not None else None,
+            "reference": rows[i]["reference"],
+            "prediction": rows[i]["prediction"],
+            "correct": rows[i]["correct"],
+        }
+        for i in picked[:_SHOWN]
+    ]

@@ -197,6 +197,9 @@ BackendOpt = Annotated[str, typer.Option("--backend", help="llamacpp (embedded G
 ModelOpt = Annotated[
     str | None, typer.Option("--model", help="GGUF file, server model name or model folder (default: embedded).")
 ]
+LoraOpt = Annotated[
+    str | None, typer.Option("--lora", help="GGUF LoRA adapter served on top of the model (llamacpp backend).")
+]
 BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")]
 ApiKeyEnvOpt = Annotated[str, typer.Option(help="Environment variable holding the API key.")]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once (openai backend).")]
@@ -207,6 +210,7 @@ CacheOpt = Annotated[bool, typer.Option(help="Reuse and store answers in the res
 def _backend(
     kind: str,
     model: str | None,
+    lora: str | None,
     base_url: str | None,
     api_key_env: str,
     concurrency: int,
@@ -219,6 +223,7 @@ def _backend(
     return {
         "kind": kind,
         "model": model,
+        "lora": lora,
         "base_url": base_url,
         "api_key_env": api_key_env,
         "concurrency": concurrency,
@@ -460,6 +465,7 @@ def synth_self_instruct(
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
+    lora: LoraOpt = None,
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
     concurrency: ConcurrencyOpt = 4,
@@ -488,7 +494,7 @@ def synth_self_instruct(
     step = {"step": "self_instruct", "n": n, "max_rounds": max_rounds, "max_rouge": max_rouge,
             "temperature": temperature, "prompts_per_round": prompts_per_round, "max_tokens": max_tokens,
             "output_tokens": output_tokens, "keep_inputs": keep_seeds, "seed": seed}  # fmt: skip
-    kind = _backend(backend, model, base_url, api_key_env, concurrency, rate_limit, cache)
+    kind = _backend(backend, model, lora, base_url, api_key_env, concurrency, rate_limit, cache)
     _synth(readable, step, out, format, columns, kind, progress)
 
 
@@ -507,6 +513,7 @@ def synth_backtranslate(
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
+    lora: LoraOpt = None,
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
     concurrency: ConcurrencyOpt = 4,
@@ -517,7 +524,7 @@ def synth_backtranslate(
     """Instruction back-translation: each document becomes an answer, and the model writes the instruction it
     answers. Empty, cut-off or copied instructions are dropped."""
     step = {"step": "backtranslate", "field": field, "keep_inputs": keep_inputs, "max_tokens": max_tokens, "seed": seed}
-    kind = _backend(backend, model, base_url, api_key_env, concurrency, rate_limit, cache)
+    kind = _backend(backend, model, lora, base_url, api_key_env, concurrency, rate_limit, cache)
     _synth(docs, step, out, format, columns, kind, progress)
 
 
@@ -539,6 +546,7 @@ def synth_paraphrase(
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
+    lora: LoraOpt = None,
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
     concurrency: ConcurrencyOpt = 4,
@@ -550,7 +558,7 @@ def synth_paraphrase(
     other (exact copies once folded, ROUGE-L near copies); rewordings whose meaning drifted are dropped too."""
     step = {"step": "paraphrase", "n": n, "max_rouge": max_rouge, "min_similarity": min_similarity,
             "keep_inputs": keep_inputs, "max_tokens": max_tokens, "seed": seed}  # fmt: skip
-    kind = _backend(backend, model, base_url, api_key_env, concurrency, rate_limit, cache)
+    kind = _backend(backend, model, lora, base_url, api_key_env, concurrency, rate_limit, cache)
     _synth(inputs, step, out, format, columns, kind, progress)
 
 
@@ -571,6 +579,7 @@ def synth_failures(
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
+    lora: LoraOpt = None,
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
     concurrency: ConcurrencyOpt = 4,
@@ -582,7 +591,7 @@ def synth_failures(
     output, and generated questions too close to any case (ROUGE-L) are dropped as leaks."""
     step = {"step": "failure_targets", "per_case": per_case, "wrong_field": wrong_field, "max_rouge": max_rouge,
             "max_tokens": max_tokens, "seed": seed}  # fmt: skip
-    kind = _backend(backend, model, base_url, api_key_env, concurrency, rate_limit, cache)
+    kind = _backend(backend, model, lora, base_url, api_key_env, concurrency, rate_limit, cache)
     _synth(cases, step, out, format, columns, kind, progress)
 
 
@@ -629,6 +638,7 @@ def judge(
     output: Annotated[str, typer.Option(help="Output file name in the run folder.")] = "judged.jsonl",
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
+    lora: LoraOpt = None,
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
     concurrency: ConcurrencyOpt = 4,
@@ -650,7 +660,7 @@ def judge(
     specs = _specs(inputs, format, _columns(columns))
     step: dict[str, Any] = {
         "step": "judge",
-        "backend": _backend(backend, model, base_url, api_key_env, concurrency, rate_limit, cache),
+        "backend": _backend(backend, model, lora, base_url, api_key_env, concurrency, rate_limit, cache),
         "rubrics": [r.strip() for r in rubric.split(",") if r.strip()],
         "rubrics_file": str(rubrics_file.absolute()) if rubrics_file else None,
         "field": field,
@@ -674,6 +684,104 @@ def judge(
         return
     print_summary(manifest, str(out), console)
     print_judge_summary(manifest, console)
+
+
+@app.command(
+    epilog="Example:  lmtailor train data.jsonl --method lora --out runs/lora\n\n"
+    "          lmtailor train --config recipes/train_sql.yaml --method full --out runs/full"
+)
+def train(
+    inputs: Annotated[list[Path] | None, typer.Argument(help="Training data files (config: train).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML training config; the flags below override it.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (config: out).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Hugging Face model folder, or 'embedded' for Gemma 3 270M (config: model).")
+    ] = None,
+    method: Annotated[str | None, typer.Option(help="lora, qlora, dora or full (config: method).")] = None,
+    eval: Annotated[
+        list[Path] | None, typer.Option("--eval", help="Held-out examples (repeatable; config: eval).")
+    ] = None,
+    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
+    epochs: Annotated[float | None, typer.Option(help="Passes over the data (config: epochs).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimizer steps; overrides epochs.")] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Peak learning rate; default 2e-4 for adapters, 2e-5 for full.")
+    ] = None,
+    lora_r: Annotated[int | None, typer.Option(help="LoRA rank (config: lora.r).")] = None,
+    lora_alpha: Annotated[float | None, typer.Option(help="LoRA alpha (config: lora.alpha).")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per example; longer ones are cut.")] = None,
+    packing: Annotated[
+        bool | None, typer.Option(help="Pack examples into rows (default) or bucket them by length.")
+    ] = None,
+    tokens_per_batch: Annotated[int | None, typer.Option(help="Packing: tokens per micro-batch row.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Bucketing: examples per micro-batch.")] = None,
+    grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per optimizer step.")] = None,
+    eval_every: Annotated[int | None, typer.Option(help="Steps between validation losses (0: each epoch).")] = None,
+    save_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.")] = None,
+    early_stopping: Annotated[
+        int | None, typer.Option(help="Stop after this many evaluations without improvement (0: off).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for the split, the order and the initialisation.")] = None,
+    export: Annotated[
+        list[str] | None, typer.Option(help="adapter, merged, gguf (repeatable; default per method).")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Task metric: exact_match or sql (config: evaluate.task.metric).")
+    ] = None,
+    databases: Annotated[
+        Path | None, typer.Option(help="sql: folder of SQLite files or Defog dumps, for execution accuracy.")
+    ] = None,
+    eval_limit: Annotated[int | None, typer.Option(help="Held-out examples answered for the task metric.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="Longest answer generated when scoring.")] = None,
+    general_texts: Annotated[
+        int | None, typer.Option(help="General texts for the cross-entropy forgetting probe (0: off).")
+    ] = None,
+    mmlu: Annotated[int | None, typer.Option(help="MMLU questions for the accuracy forgetting probe (0: off).")] = None,
+    restart: Annotated[bool, typer.Option(help="Discard an earlier run in --out instead of resuming it.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Fine-tune with LoRA, QLoRA, DoRA or full fine-tuning, and measure what the model learned and forgot.
+
+    Before and after training it scores the held-out task and two forgetting probes (cross-entropy on general
+    text, MMLU accuracy) and prints the changes. Writes [bold]metrics.jsonl[/], [bold]curves.png[/],
+    [bold]manifest.json[/] and the exports. A killed run resumes from its last checkpoint when run again.
+    """
+    from lmtailor.train.config import TrainConfig
+    from lmtailor.train.model import TrainError
+    from lmtailor.train.run import train as run_train
+
+    fields = {"out": out, "model": model, "method": method, "epochs": epochs, "max_steps": max_steps,
+              "learning_rate": learning_rate, "max_length": max_length, "packing": packing,
+              "tokens_per_batch": tokens_per_batch, "batch_size": batch_size, "grad_accum": grad_accum,
+              "eval_every": eval_every, "save_every": save_every, "early_stopping": early_stopping, "seed": seed,
+              "export": export, "eval_limit": eval_limit, "progress": progress}  # fmt: skip
+    overrides: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    task = {k: v for k, v in (("metric", metric), ("databases", databases), ("max_new_tokens", max_new_tokens))
+            if v is not None}  # fmt: skip
+    probes = {k: v for k, v in (("general_texts", general_texts), ("mmlu", mmlu)) if v is not None}
+    spec = {"format": format, "columns": _columns(columns)}
+    if inputs:
+        overrides["train"] = [{"path": p, **spec} for p in inputs]
+    if eval:
+        overrides["eval"] = [{"path": p, **spec} for p in eval]
+    lora = {k: v for k, v in (("r", lora_r), ("alpha", lora_alpha)) if v is not None}
+    try:
+        if config is not None:
+            base = TrainConfig.load(config).model_dump()
+        elif inputs:
+            base = {}
+        else:
+            _fail("give training data files or --config")
+            return
+        evaluate = base.get("evaluate", {})
+        overrides["lora"] = {**base.get("lora", {}), **lora}
+        overrides["evaluate"] = {"task": {**evaluate.get("task", {}), **task},
+                                 "forgetting": {**evaluate.get("forgetting", {}), **probes}}  # fmt: skip
+        cfg = TrainConfig.model_validate({**base, **overrides})
+        run_train(cfg, restart=restart)
+    except (ValueError, TrainError, OSError) as e:  # ValidationError, DataError and RecordError are ValueErrors
+        _fail(str(e))
 
 
 @app.command(epilog="Example:  lmtailor demo --out demo_out")

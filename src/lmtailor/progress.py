@@ -33,15 +33,15 @@ class _Rate(TextColumn):
         return TextColumn(f"{speed:,.0f} {self.unit}/s" if speed else "").render(task)
 
 
-def make_progress(enabled: bool = True) -> Progress:
-    """A progress display; LMTAILOR_NO_PROGRESS=1 or a non-terminal quiets it."""
+def make_progress(enabled: bool = True, unit: str = "rec") -> Progress:
+    """A progress display counting `unit`s; LMTAILOR_NO_PROGRESS=1 or a non-terminal quiets it."""
     disable = not enabled or os.environ.get("LMTAILOR_NO_PROGRESS") == "1"
     return Progress(
         TextColumn("[bold]{task.description:<22}"),
         BarColumn(),
         TaskProgressColumn(),
         MofNCompleteColumn(),
-        _Rate(),
+        _Rate(unit),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),

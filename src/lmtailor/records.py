@@ -188,7 +188,7 @@ def _plain(ex: Example, fmt: str) -> None:
         raise RecordError(f"{ex.id}: {fmt} has no place for the per-turn fields {fields}")
 
 
-def _merged_input(ex: Example, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def merged_input(ex: Example, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Fold `input` into the last user turn (the instruction it goes with) for formats without the field."""
     if not ex.input:
         return messages
@@ -221,12 +221,12 @@ def from_example(ex: Example, fmt: Format) -> dict[str, Any]:
         if len(pairs) > 1:
             out["history"] = pairs[:-1]
     elif fmt == "sharegpt":
-        out = {"conversations": [_strip(m, "from", "value", _SHAREGPT_NAME) for m in _merged_input(ex, msgs)]}
+        out = {"conversations": [_strip(m, "from", "value", _SHAREGPT_NAME) for m in merged_input(ex, msgs)]}
     elif fmt == "openai":
-        out = {"messages": [_strip(m, "role", "content", _OPENAI_ROLE) for m in _merged_input(ex, msgs)]}
+        out = {"messages": [_strip(m, "role", "content", _OPENAI_ROLE) for m in merged_input(ex, msgs)]}
     elif fmt == "prompt_completion":
         _plain(ex, fmt)
-        merged = _merged_input(ex, msgs)
+        merged = merged_input(ex, msgs)
         if [m["role"] for m in merged] != ["user", "assistant"]:
             raise RecordError(f"{ex.id}: prompt/completion holds one user and one assistant turn")
         out = {"prompt": merged[0]["content"], "completion": merged[1]["content"]}

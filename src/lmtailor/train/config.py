@@ -1,0 +1,100 @@
+"""One config for a training run: every `lmtailor train` flag is a field here, and a YAML file can hold it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lmtailor.evaluate.report import EvalConfig
+from lmtailor.train.template import TemplateConfig
+
+
+class DataSpec(BaseModel):
+    """A dataset file (any format lmtailor reads) with optional format and column renames."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: Path
+    format: str | None = None
+    columns: dict[str, str] = {}
+
+
+class LoraSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    r: int = Field(16, ge=1)
+    alpha: float = Field(32, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    # None: every linear layer of the decoder blocks, named per architecture (see model.py)
+    target_modules: list[str] | None = None
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = "embedded"  # a Hugging Face causal-LM folder, or "embedded" (Gemma 3 270M, converted once)
+    method: Literal["lora", "qlora", "dora", "full"] = "lora"
+    train: list[DataSpec]
+    eval: list[DataSpec] = []  # held-out examples; none: `eval_fraction` of train is held out
+    eval_fraction: float = Field(0.1, ge=0, lt=1)
+    # held-out examples answered for the task metric before and after (generation is the slow part of a run);
+    # None: all of them. The validation loss always uses every held-out example.
+    eval_limit: int | None = Field(None, ge=0)
+    template: TemplateConfig = TemplateConfig()
+    lora: LoraSettings = LoraSettings()
+    out: Path = Path("runs/train")
+
+    max_length: int = Field(1024, ge=8)  # tokens per example (longer ones are cut, and counted) and per packed row
+    packing: bool = True  # False: length-bucketed padded batches
+    tokens_per_batch: int = Field(4096, ge=8)  # packing: tokens per micro-batch, in rows of max_length
+    batch_size: int = Field(8, ge=1)  # bucketing: examples per micro-batch
+    grad_accum: int = Field(1, ge=1)
+
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1  # >0 overrides epochs
+    max_minutes: float | None = Field(None, gt=0)  # stop (with a checkpoint) once training has run this long
+    learning_rate: float | None = Field(None, gt=0)  # None: 2e-4 for LoRA/DoRA/QLoRA, 2e-5 for full
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    seed: int = 0
+
+    eval_every: int = Field(0, ge=0)  # steps between validation-loss evaluations; 0: once per epoch
+    save_every: int = Field(50, ge=1)  # steps between checkpoints (a killed run resumes from the last)
+    keep_checkpoints: int = Field(2, ge=1)
+    early_stopping: int = Field(0, ge=0)  # evaluations without validation-loss improvement before stopping
+    gradient_checkpointing: bool = False
+
+    evaluate: EvalConfig = EvalConfig()  # learning and forgetting, measured before and after
+    # None: adapter + GGUF adapter for LoRA/QLoRA, adapter + merged for DoRA, merged for full fine-tuning
+    export: list[Literal["adapter", "merged", "gguf"]] | None = None
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.method == "full" and self.export and {"adapter", "gguf"} & set(self.export):
+            raise ValueError("full fine-tuning has no adapter to export: use export [merged]")
+        if self.method == "dora" and self.export and "gguf" in self.export:
+            raise ValueError("llama.cpp cannot apply DoRA: export [adapter, merged] and serve the merged model")
+        if self.export is None:
+            defaults = {"full": ["merged"], "dora": ["adapter", "merged"]}
+            self.export = defaults.get(self.method, ["adapter", "gguf"])
+        return self
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate or (2e-5 if self.method == "full" else 2e-4)
+
+    @classmethod
+    def load(cls, path: Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+        """A YAML config with CLI overrides on top; relative data paths are taken from the YAML's folder."""
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for key in ("train", "eval"):
+            for spec in data.get(key, []):
+                if isinstance(spec, dict) and "path" in spec and not Path(spec["path"]).is_absolute():
+                    spec["path"] = str(path.parent / spec["path"])
+        try:
+            return cls.model_validate({**data, **(overrides or {})})
+        except ValidationError as e:
+            raise ValueError(f"{path}: {e}") from None

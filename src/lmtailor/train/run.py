@@ -1,0 +1,225 @@
+"""One training run, end to end: data → learning and forgetting before → train → after → export → report.
+
+The run folder holds everything a person needs afterwards: `config.json` (what was asked), `metrics.jsonl`
+and `curves.png` (the loss curves), `rejects.jsonl` (examples that could not be trained on, with reasons),
+`eval_before.json` / `eval_after.json` (predictions and probe figures), the exports, and `manifest.json`
+(data statistics, speed, memory, learning and forgetting). A run killed at any point is started again with
+the same command: it resumes from its last complete checkpoint and reuses the figures measured before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PrinterCallback, set_seed
+
+from lmtailor.io import ReadOptions, atomic_path, read_examples, write_jsonl
+from lmtailor.progress import console, make_progress
+from lmtailor.records import Example
+from lmtailor.train.config import DataSpec, TrainConfig
+from lmtailor.train.data import Batches, bucket, pack, rows_in_batches, tokenize, unwrap
+from lmtailor.train.model import TrainError, load_model, load_tokenizer, model_dir
+from lmtailor.train.template import Template
+from lmtailor.train.trainer import AnswerLossTrainer, RunLog, callbacks, last_checkpoint, training_args
+
+
+def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
+    """Run (or resume) the training `cfg` describes; returns the manifest."""
+    from lmtailor.evaluate.report import compare, measure, render_table
+
+    out = cfg.out
+    path = model_dir(cfg.model)
+    _claim(out, cfg, restart)
+    tokenizer = load_tokenizer(path)
+    template = Template(tokenizer, cfg.template)
+    train_ex, eval_ex = _split(cfg)
+    train_tok, train_stats = tokenize(train_ex, template, cfg.max_length)
+    eval_tok, eval_stats = tokenize(eval_ex, template, cfg.max_length)
+    write_jsonl(out / "rejects.jsonl", train_stats.rejected + eval_stats.rejected)
+    if not train_tok:
+        raise TrainError(f"no trainable examples: all {len(train_ex)} were rejected (see {out / 'rejects.jsonl'})")
+
+    set_seed(cfg.seed)  # the adapter's initial weights: a resumed run must start from the same ones
+    model = load_model(path, cfg)
+    main = int(os.environ.get("RANK", "0")) == 0  # under accelerate/torchrun only rank 0 measures and writes
+
+    scored = eval_ex[: cfg.eval_limit] if cfg.eval_limit is not None else eval_ex
+
+    def measured(progress: Any) -> dict[str, Any]:
+        return measure(model, tokenizer, template, scored, cfg.evaluate, progress)
+
+    with make_progress(cfg.progress and main) as progress:
+        key = _base_key(path, cfg, scored)
+        before = _measured(out / "eval_before.json", key, lambda: measured(progress)) if main else {}
+
+    train_set = _batches(train_tok, cfg, tokenizer.pad_token_id)
+    eval_set = _batches(eval_tok, cfg, tokenizer.pad_token_id) if eval_tok else None
+    log = RunLog(out / "metrics.jsonl", cfg.progress)
+    trainer = AnswerLossTrainer(
+        model=model,
+        args=training_args(cfg, out, len(train_set)),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=unwrap,
+        processing_class=tokenizer,  # saved with each checkpoint; tells the token count what padding is
+        callbacks=callbacks(cfg, log),
+    )
+    trainer.remove_callback(PrinterCallback)  # RunLog shows and records the logs instead
+    resume = last_checkpoint(out / "checkpoints")
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    seconds = time.perf_counter() - started
+    state = trainer.state
+    if not main:
+        return {}
+    model = trainer.model
+    with make_progress(cfg.progress) as progress:
+        after = measured(progress)
+    _write_json(out / "eval_after.json", after)
+
+    exports = _export(cfg, trainer.model, tokenizer, out)
+    from lmtailor.train.plot import plot_curves
+
+    plot_curves(out / "metrics.jsonl", out / "curves.png")
+    changes = compare(before, after)
+    manifest = {
+        "config": json.loads(cfg.model_dump_json()),
+        "model_dir": str(path),
+        "data": {"train": train_stats.to_json(), "eval": eval_stats.to_json(), "micro_batches": len(train_set)},
+        "training": {
+            "steps": state.global_step,
+            "resumed_from": resume.name if resume else None,
+            "train_loss": result.training_loss,
+            "eval_loss": _last(state.log_history, "eval_loss"),
+            "best_checkpoint": state.best_model_checkpoint,
+            "seconds_this_process": round(seconds, 1),
+            "tokens_seen": int(state.num_input_tokens_seen),
+            "tokens_per_s": round(log.tokens_per_s(state), 1),
+            "peak_memory_mb": _peak_memory_mb(),
+            "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+            "world_size": trainer.args.world_size,
+        },
+        "before": _figures(before),
+        "after": _figures(after),
+        "changes": changes,
+        "exports": exports,
+        "command": sys.argv,
+    }
+    _write_json(out / "manifest.json", manifest)
+    console.print(render_table(before, after))
+    return manifest
+
+
+def _claim(out: Path, cfg: TrainConfig, restart: bool) -> None:
+    """Own `out` for this config: a folder holding a different run is refused, not overwritten."""
+    saved = out / "config.json"
+    current = json.loads(cfg.model_dump_json(exclude={"progress"}))
+    if restart and out.exists():
+        shutil.rmtree(out)
+    if saved.exists() and json.loads(saved.read_text(encoding="utf-8")) != current:
+        raise TrainError(f"{out} holds a run with a different config; pass --restart to replace it or choose --out")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(saved, current)
+
+
+def _read(spec: DataSpec) -> list[Example]:
+    return list(read_examples(spec.path, ReadOptions(format=spec.format, columns=spec.columns)))  # type: ignore[arg-type]
+
+
+def _split(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
+    """Train and held-out examples: the eval files, or a seeded `eval_fraction` of the training data."""
+    train = [ex for spec in cfg.train for ex in _read(spec)]
+    if cfg.eval:
+        return train, [ex for spec in cfg.eval for ex in _read(spec)]
+    held = round(len(train) * cfg.eval_fraction)
+    order = list(range(len(train)))
+    random.Random(cfg.seed).shuffle(order)
+    chosen = set(order[:held])
+    return [ex for i, ex in enumerate(train) if i not in chosen], [ex for i, ex in enumerate(train) if i in chosen]
+
+
+def _batches(items: list[Any], cfg: TrainConfig, pad_id: int) -> Batches:
+    if not cfg.packing:
+        return Batches(bucket(items, cfg.batch_size, cfg.seed), False, pad_id)
+    rows = pack(items, cfg.max_length)
+    return Batches(rows_in_batches(rows, max(cfg.tokens_per_batch // cfg.max_length, 1)), True, pad_id)
+
+
+def _measured(path: Path, key: str, measure: Any) -> dict[str, Any]:
+    """The untrained model's figures, measured once: a resumed run reads them from its folder, and any run of
+    the same base model, template, evaluation settings and held-out examples from the cache (an adapter starts
+    as a no-op and full fine-tuning from the base weights, so every method starts from the same figures)."""
+    cached = cache_dir() / f"{key}.json"
+    for source in (path, cached):
+        if source.exists():
+            figures = json.loads(source.read_text(encoding="utf-8"))
+            _write_json(path, figures)
+            return figures
+    figures = measure()
+    _write_json(path, figures)
+    _write_json(cached, figures)
+    return figures
+
+
+def _base_key(path: Path, cfg: TrainConfig, eval_ex: list[Example]) -> str:
+    """Digest of what the base measurement depends on; the weights by their files' names, sizes and times."""
+    weights = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.glob("*.safetensors"))
+    basis = {"model": str(path.resolve()), "weights": weights, "config": (path / "config.json").read_text(),
+             "template": cfg.template.model_dump(), "evaluate": cfg.evaluate.model_dump(mode="json"),
+             "max_length": cfg.max_length, "examples": [ex.to_json() for ex in eval_ex]}  # fmt: skip
+    return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def cache_dir() -> Path:
+    path = Path(os.environ.get("LMTAILOR_CACHE") or Path.home() / ".cache" / "lmtailor") / "evals"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _figures(measured: dict[str, Any]) -> dict[str, Any]:
+    """The measurement without its per-example predictions (those stay in eval_*.json)."""
+    return {k: ({kk: vv for kk, vv in v.items() if kk != "predictions"} if isinstance(v, dict) else v)
+            for k, v in measured.items()}  # fmt: skip
+
+
+def _export(cfg: TrainConfig, model: Any, tokenizer: Any, out: Path) -> dict[str, str]:
+    from lmtailor.train.export import save_adapter, save_gguf_lora, save_merged
+
+    done: dict[str, str] = {}
+    for kind in cfg.export or []:
+        if kind == "adapter":
+            save_adapter(model, out / "adapter")
+            done[kind] = str(out / "adapter")
+        elif kind == "merged":
+            save_merged(model, tokenizer, out / "merged")
+            done[kind] = str(out / "merged")
+        else:
+            save_gguf_lora(model, out / "adapter.gguf")
+            done[kind] = str(out / "adapter.gguf")
+    return done
+
+
+def _last(history: list[dict[str, Any]], key: str) -> float | None:
+    return next((h[key] for h in reversed(history) if key in h), None)
+
+
+def _peak_memory_mb() -> float:
+    """Peak resident memory of this process (the GPU's peak allocation when training on CUDA)."""
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,295 @@
+"""A real task: adapt Gemma 3 270M to text-to-SQL on Spider dev, and compare the rungs of the ladder.
+
+    python bench/train_sql.py prepare                   # the split and the prompts (seconds)
+    python bench/train_sql.py zero-shot                 # the base model, greedy, through lmtailor's evaluation
+    python bench/train_sql.py few-shot                  # 3 random same-database examples, llama.cpp
+    python bench/train_sql.py train --arm lora          # lmtailor train, LoRA, within --minutes
+    python bench/train_sql.py train --arm full          # full fine-tuning
+    python bench/train_sql.py train --arm lora_curated  # the same LoRA on a curated third of the training split
+    python bench/train_sql.py speed                     # lmtailor's loop against Trainer + PEFT, same process
+    python bench/train_sql.py table                     # the BENCHMARKS.md table from bench/out/train_sql/
+
+The split: Spider dev's 1,034 questions over 20 databases, split by question within each database (seed 0,
+70/30): 722 to train on, 312 to test. Every prompt holds the database schema with its foreign keys, then the
+question; every target is canonical SQL (sqlglot's form, as `lmtailor curate`'s normalize step writes it), so
+the model learns SQL rather than each annotator's spacing and case. Exact match compares canonical forms
+(Spider ships no database rows, so there is no execution accuracy here).
+
+Each arm writes bench/out/train_sql/<arm>.json; `table` reads them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+OUT = ROOT / "bench" / "out" / "train_sql"
+SPLIT = OUT / "data"
+INSTRUCTION = "Write one SQLite query that answers the question.\n\nDatabase schema:\n{schema}\n\nQuestion: {question}"
+
+
+def prepare(seed: int = 0, train_share: float = 0.7) -> dict[str, int]:
+    """train.jsonl / test.jsonl in alpaca format with `db_id` kept; the same seed gives the same split."""
+    from lmtailor.evaluate.sqlite_dbs import spider_schema
+    from lmtailor.io import write_jsonl
+    from lmtailor.steps.normalize import canonical_sql
+
+    dev = json.loads((DATA / "text2sql" / "spider" / "dev.json").read_text())
+    by_db: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in dev:
+        by_db[row["db_id"]].append(row)
+    splits: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
+    for db in sorted(by_db):
+        rows = by_db[db]
+        random.Random(f"{seed}:{db}").shuffle(rows)
+        cut = round(len(rows) * train_share)
+        schema = spider_schema(db, DATA)
+        for name, part in (("train", rows[:cut]), ("test", rows[cut:])):
+            splits[name] += [{"instruction": INSTRUCTION.format(schema=schema, question=r["question"]), "input": "",
+                              "output": canonical_sql(r["query"], "sqlite"), "db_id": db} for r in part]  # fmt: skip
+    for name, rows in splits.items():
+        write_jsonl(SPLIT / f"{name}.jsonl", rows)
+    return {name: len(rows) for name, rows in splits.items()}
+
+
+def _examples(name: str) -> list[Any]:
+    from lmtailor.io import read_examples
+
+    if not (SPLIT / f"{name}.jsonl").exists():
+        prepare()
+    return list(read_examples(SPLIT / f"{name}.jsonl"))
+
+
+def _save(arm: str, result: dict[str, Any]) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    result = {"arm": arm, "command": " ".join(["python", *sys.argv]), **result}
+    (OUT / f"{arm}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "predictions"}, indent=2))
+
+
+def zero_shot() -> None:
+    """The base model through the same evaluation `lmtailor train` runs before training."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from lmtailor.evaluate.task import TaskConfig, score_task
+    from lmtailor.llm.convert import embedded_hf_dir
+    from lmtailor.progress import make_progress
+    from lmtailor.train.model import load_tokenizer
+    from lmtailor.train.template import Template
+
+    path = embedded_hf_dir()
+    tokenizer = load_tokenizer(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    test = _examples("test")
+    start = time.perf_counter()
+    with make_progress() as progress:
+        result = score_task(model, tokenizer, Template(tokenizer), test, TaskConfig(metric="sql", max_new_tokens=128),
+                            progress)  # fmt: skip
+    _save("zero_shot", {"task": result.summary, "seconds": round(time.perf_counter() - start, 1)})
+
+
+def few_shot(shots: int = 3, seed: int = 0) -> None:
+    """Each test question after `shots` random training examples of the same database, as earlier chat turns,
+    answered greedily by the embedded model through llama.cpp."""
+    from lmtailor.evaluate.task import TaskConfig, score_answers
+    from lmtailor.llm.config import BackendConfig, open_llm
+    from lmtailor.llm.types import GenParams
+    from lmtailor.progress import make_progress
+
+    train, test = _examples("train"), _examples("test")
+    pool: dict[str, list[Any]] = defaultdict(list)
+    for ex in train:
+        pool[ex.metadata["extra"]["db_id"]].append(ex)
+    rng = random.Random(seed)
+    prompts = []
+    for ex in test:
+        demos = rng.sample(pool[ex.metadata["extra"]["db_id"]], shots)
+        turns = [m for d in demos for m in d.messages] + ex.messages[:-1]
+        prompts.append([{"role": m["role"], "content": m["content"]} for m in turns])
+    start = time.perf_counter()
+    with make_progress() as progress:
+        llm = open_llm(BackendConfig(cache=False), progress)
+        answers = llm.generate(prompts, GenParams(max_tokens=128, temperature=0.0), f"{shots}-shot")
+    result = score_answers(test, [a.text for a in answers], TaskConfig(metric="sql"))
+    _save(f"{shots}_shot", {"task": result.summary, "seconds": round(time.perf_counter() - start, 1)})
+
+
+def curated_subset(fraction: float = 1 / 3) -> Path:
+    """lmtailor curate on the training split: exact and near duplicates out, then `select` keeps the most
+    diverse `fraction` of what is left (k-center greedy over question embeddings)."""
+    from lmtailor.config import Recipe
+    from lmtailor.pipeline import curate
+
+    train = SPLIT / "train.jsonl"
+    if not train.exists():
+        prepare()
+    target = round(sum(1 for _ in train.open()) * fraction)
+    recipe = Recipe.parse({"inputs": [{"path": str(train)}], "output": "curated.jsonl",
+                           "steps": [{"step": "exact_dedup"}, {"step": "near_dedup"},
+                                     {"step": "select", "n": target, "strategy": "diverse"}]})  # fmt: skip
+    run = OUT / "curate"
+    curate(recipe, run, fresh=True)
+    return run / "curated.jsonl"
+
+
+def train_arm(arm: str, minutes: float, epochs: float, lr: float | None) -> None:
+    """`lmtailor train` on the training split, evaluated on the test split; stops at --minutes."""
+    from lmtailor.evaluate.report import EvalConfig
+    from lmtailor.evaluate.task import TaskConfig
+    from lmtailor.train.config import TrainConfig
+    from lmtailor.train.run import train
+
+    data = curated_subset() if arm == "lora_curated" else SPLIT / "train.jsonl"
+    _examples("test")
+    cfg = TrainConfig.model_validate({
+        "method": "full" if arm == "full" else "lora",
+        "train": [{"path": str(data)}],
+        "eval": [{"path": str(SPLIT / "test.jsonl")}],
+        "out": str(OUT / f"run_{arm}"),
+        "epochs": epochs,
+        "learning_rate": lr,
+        "max_minutes": minutes,
+        "max_length": 1024,
+        "tokens_per_batch": 4096,
+        "evaluate": EvalConfig(task=TaskConfig(metric="sql", max_new_tokens=128)).model_dump(),
+    })  # fmt: skip
+    manifest = train(cfg)
+    _save(arm, {k: manifest[k] for k in ("data", "training", "before", "after", "changes")})
+
+
+def speed(steps: int, batch_size: int, max_length: int) -> None:
+    """Training tokens/s on the same data, model and LoRA: lmtailor's loop (packing, logits only at answer
+    tokens) against the plain recipe (Trainer + PEFT, every example padded to max_length, the model's own
+    loss over full logits). Both count real (non-padding) tokens; both run here, one after the other."""
+    import torch
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+    from lmtailor.llm.convert import embedded_hf_dir
+    from lmtailor.train.config import TrainConfig
+    from lmtailor.train.data import Batches, pack, rows_in_batches, tokenize, unwrap
+    from lmtailor.train.model import load_model, load_tokenizer
+    from lmtailor.train.template import Template
+    from lmtailor.train.trainer import AnswerLossTrainer
+
+    path = embedded_hf_dir()
+    tokenizer = load_tokenizer(path)
+    items, stats = tokenize(_examples("train"), Template(tokenizer), max_length)
+    cfg = TrainConfig.model_validate({"train": [{"path": "unused"}], "method": "lora", "max_length": max_length})
+    real = sum(len(t.input_ids) for t in items) / len(items)
+    results: dict[str, Any] = {"examples": len(items), "mean_tokens": round(real, 1), "steps": steps}
+
+    def timed(trainer: Trainer) -> dict[str, float]:
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        tokens = trainer.state.num_input_tokens_seen  # real tokens: padding is not counted
+        return {"seconds": round(seconds, 1), "real_tokens": int(tokens), "tokens_per_s": round(tokens / seconds, 1)}
+
+    def args(name: str) -> TrainingArguments:
+        return TrainingArguments(output_dir=str(OUT / f"speed_{name}"), per_device_train_batch_size=1, max_steps=steps,
+                                 learning_rate=2e-4, logging_steps=steps, save_strategy="no", report_to=[],
+                                 use_cpu=True, disable_tqdm=True, remove_unused_columns=False, seed=0,
+                                 include_num_input_tokens_seen="non_padding")  # fmt: skip
+
+    # lmtailor: rows of max_length tokens, as many per micro-batch as hold the baseline's real tokens per step
+    rows = pack(items, max_length)
+    per_batch = max(round(batch_size * real / max_length), 1)
+    groups = rows_in_batches(rows, per_batch)
+    torch.manual_seed(0)
+    ours = AnswerLossTrainer(model=load_model(path, cfg), args=args("lmtailor"), data_collator=unwrap,
+                             train_dataset=Batches(groups, True, tokenizer.pad_token_id), processing_class=tokenizer)
+    results["lmtailor"] = {**timed(ours), "rows_per_step": per_batch}
+    del ours
+
+    class Padded(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(items) // batch_size
+
+        def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+            group = items[i * batch_size : (i + 1) * batch_size]
+            ids = torch.full((len(group), max_length), tokenizer.pad_token_id)
+            labels = torch.full((len(group), max_length), -100)
+            mask = torch.zeros((len(group), max_length), dtype=torch.long)
+            for r, t in enumerate(group):
+                ids[r, : len(t.input_ids)] = torch.tensor(t.input_ids)
+                labels[r, : len(t.labels)] = torch.tensor(t.labels)
+                mask[r, : len(t.input_ids)] = 1
+            return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+    torch.manual_seed(0)
+    from peft import LoraConfig, get_peft_model
+
+    base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    peft = get_peft_model(base, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, task_type="CAUSAL_LM",
+                                           target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                           "up_proj", "down_proj"]))  # fmt: skip
+    plain = Trainer(model=peft, args=args("plain"), train_dataset=Padded(), data_collator=unwrap,
+                    processing_class=tokenizer)
+    results["trainer_peft_padded"] = timed(plain)
+    results["speedup"] = round(results["lmtailor"]["tokens_per_s"] / results["trainer_peft_padded"]["tokens_per_s"], 2)
+    results["truncated"] = stats.truncated
+    _save("speed", results)
+
+
+def table() -> None:
+    """The BENCHMARKS.md table: one row per arm that has run."""
+    rows = {p.stem: json.loads(p.read_text()) for p in sorted(OUT.glob("*.json"))}
+    print("| arm | exact match | training time | tokens/s | peak memory | Δ general CE (nats) | Δ MMLU |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for arm in ("zero_shot", "3_shot", "lora", "full", "lora_curated"):
+        r = rows.get(arm)
+        if r is None:
+            continue
+        task = r.get("after", r).get("task") or r.get("task")
+        t, ch = r.get("training", {}), r.get("changes", {})
+        minutes = f"{t['seconds_this_process'] / 60:.0f} min" if t else "–"
+        speed_ = f"{t['tokens_per_s']:,.0f}" if t else "–"
+        memory = f"{t['peak_memory_mb'] / 1024:.1f} GB" if t else "–"
+        ce = f"{ch['general_ce']['change']:+.3f}" if ch.get("general_ce") else "–"
+        mmlu = f"{ch['mmlu_accuracy']['change'] * 100:+.1f} pts" if ch.get("mmlu_accuracy") else "–"
+        print(f"| {arm} | {task['score'] * 100:.1f}% ({task['n']}) | {minutes} | {speed_} | {memory} | {ce} | {mmlu} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("prepare")
+    sub.add_parser("zero-shot")
+    few = sub.add_parser("few-shot")
+    few.add_argument("--shots", type=int, default=3)
+    tr = sub.add_parser("train")
+    tr.add_argument("--arm", choices=["lora", "full", "lora_curated"], required=True)
+    tr.add_argument("--minutes", type=float, default=60)
+    tr.add_argument("--epochs", type=float, default=3)
+    tr.add_argument("--lr", type=float, default=None)
+    sp = sub.add_parser("speed")
+    sp.add_argument("--steps", type=int, default=10)
+    sp.add_argument("--batch-size", type=int, default=8)
+    sp.add_argument("--max-length", type=int, default=768)
+    sub.add_parser("table")
+    a = parser.parse_args()
+    if a.cmd == "prepare":
+        print(prepare())
+    elif a.cmd == "zero-shot":
+        zero_shot()
+    elif a.cmd == "few-shot":
+        few_shot(a.shots)
+    elif a.cmd == "train":
+        train_arm(a.arm, a.minutes, a.epochs, a.lr)
+    elif a.cmd == "speed":
+        speed(a.steps, a.batch_size, a.max_length)
+    else:
+        table()
+
+
+if __name__ == "__main__":
+    main()

@@ -262,11 +262,15 @@ def test_early_stopping_stops_when_validation_loss_stops_improving(
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     manifest = _manifest(run)
-    evals = [r["eval_loss"] for r in map(json.loads, (run / "metrics.jsonl").open()) if "eval_loss" in r]
+    rows = [r for r in map(json.loads, (run / "metrics.jsonl").open()) if "eval_loss" in r]
+    # one evaluation before training (step 0), one per step, and a last one of the model that is kept
+    untrained, evals, kept = rows[0], [r["eval_loss"] for r in rows[1:-1]], rows[-1]["eval_loss"]
+    assert untrained["step"] == 0 and untrained["eval_loss"] == manifest["before"]["eval_loss"]
     assert manifest["training"]["steps"] < 40 and len(evals) == manifest["training"]["steps"]
     best = min(evals)
     assert evals[-1] > best and evals[-2] > best  # two evaluations without improvement, then the stop
     assert manifest["training"]["best_checkpoint"].endswith(f"checkpoint-{evals.index(best) + 1}")
+    assert kept == pytest.approx(best) and manifest["after"]["eval_loss"] == kept  # the best weights are kept
 
 
 def test_a_run_folder_of_another_config_is_refused(sql_data: Path, tiny_model: Path, tmp_path: Path) -> None:
@@ -306,7 +310,8 @@ def test_methods_train_the_embedded_model_and_report_learning_and_forgetting(
     assert m["training"]["steps"] == 2 and m["training"]["tokens_per_s"] > 0 and m["training"]["peak_memory_mb"] > 0
     for when in ("before", "after"):
         assert {"task", "general_ce", "mmlu_accuracy"} <= m[when].keys()
-    assert {"task", "general_ce", "mmlu_accuracy"} <= m["changes"].keys()
+    assert {"task", "eval_loss", "general_ce", "mmlu_accuracy"} <= m["changes"].keys()
+    assert m["changes"]["eval_loss"]["before"] > 0 and m["changes"]["eval_loss"]["after"] > 0
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     exports = {"lora": {"adapter", "gguf"}, "dora": {"adapter", "merged"}, "full": {"merged"}}[method]
     assert set(m["exports"]) == exports

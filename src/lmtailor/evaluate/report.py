@@ -81,11 +81,13 @@ def _timed(seconds: dict[str, float], name: str, run: Callable[..., T], *args: A
 
 def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """What the run changed, each as {before, after, change} (change None where either side lacks the figure).
-    Learning: `task`, the task score (a rise is learning). Forgetting: `general_ce` (a rise is forgetting) and
-    `mmlu_accuracy` (a fall is forgetting)."""
+    Learning: `task`, the task score (a rise is learning), and `eval_loss`, the cross-entropy of the held-out
+    answers (a fall is learning; it moves where exact match cannot, on open-ended answers). Forgetting:
+    `general_ce` (a rise is forgetting) and `mmlu_accuracy` (a fall is forgetting)."""
     task_before, task_after = before.get("task") or {}, after.get("task") or {}
     return {
         "task": {"metric": task_after.get("metric"), **_change(task_before.get("score"), task_after.get("score"))},
+        "eval_loss": _change(before.get("eval_loss"), after.get("eval_loss")),
         "general_ce": _change(before.get("general_ce"), after.get("general_ce")),
         "mmlu_accuracy": _change(before.get("mmlu_accuracy"), after.get("mmlu_accuracy")),
     }
@@ -107,6 +109,9 @@ def render_table(before: dict[str, Any], after: dict[str, Any]) -> Table:
     parts_before, parts_after = _sql_parts(before.get("task")), _sql_parts(after.get("task"))
     for part, value in parts_after.items():
         table.add_row(f"  {part}", *_cells(_change(parts_before.get(part), value), better="higher"))
+    if changes["eval_loss"]["after"] is not None:
+        loss = changes["eval_loss"]
+        table.add_row("held-out answer CE, nats/token (lower is better)", *_cells(loss, better="lower", percent=False))
     ce, mmlu = changes["general_ce"], changes["mmlu_accuracy"]
     table.add_row("general text CE, nats/token (lower is better)", *_cells(ce, better="lower", percent=False))
     table.add_row("MMLU accuracy (higher is better)", *_cells(mmlu, better="higher"))

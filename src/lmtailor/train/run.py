@@ -75,6 +75,9 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
         callbacks=callbacks(cfg, log),
     )
     trainer.remove_callback(PrinterCallback)  # RunLog shows and records the logs instead
+    if main and eval_set is not None and "eval_loss" not in before:
+        before["eval_loss"] = trainer.evaluate()["eval_loss"]  # the held-out answers' loss before any step
+        _write_json(out / "eval_before.json", before)
     resume = last_checkpoint(out / "checkpoints")
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -85,6 +88,8 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
     model = trainer.model
     with make_progress(cfg.progress) as progress:
         after = measured(progress)
+    if eval_set is not None:
+        after["eval_loss"] = trainer.evaluate()["eval_loss"]  # the best checkpoint's, with early stopping
     _write_json(out / "eval_after.json", after)
 
     exports = _export(cfg, trainer.model, tokenizer, out)

@@ -10,19 +10,14 @@ import hashlib
 import os
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from rich.progress import Progress
 
+from lmtailor.cachedir import cache_dir
+
 MODEL_NAME = "all-MiniLM-L6-v2"
 CHUNK = 2048
-
-
-def cache_dir() -> Path:
-    path = Path(os.environ.get("LMTAILOR_CACHE") or Path.home() / ".cache" / "lmtailor") / "embeddings"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @lru_cache(maxsize=1)
@@ -45,7 +40,7 @@ def embed(texts: Sequence[str], progress: Progress | None = None, description: s
     for lo in range(0, len(texts), CHUNK):
         chunk = list(texts[lo : lo + CHUNK])
         key = hashlib.blake2b("\x00".join([MODEL_NAME, *chunk]).encode(), digest_size=16).hexdigest()
-        path = cache_dir() / f"{key}.npy"
+        path = cache_dir("embeddings") / f"{key}.npy"
         if path.exists():
             vecs = np.load(path)
         else:

@@ -26,6 +26,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from lmtailor.cachedir import cache_dir
 from lmtailor.evaluate import DATA_ROOT
 from lmtailor.evaluate.sqlite_sql import sqlite_text
 
@@ -61,18 +62,12 @@ def defog_database(name: str, databases: Path | None = None) -> SqliteDatabase:
     return sqlite_from_postgres(source)
 
 
-def cache_dir() -> Path:
-    path = Path(os.environ.get("LMTAILOR_CACHE") or Path.home() / ".cache" / "lmtailor") / "sqlite"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def sqlite_from_postgres(source: Path) -> SqliteDatabase:
     """The PostgreSQL dump `source` as a cached SQLite file; earlier builds of the same source are removed."""
     text = source.read_text(encoding="utf-8")
     digest = hashlib.sha256(f"{BUILD_VERSION}\n{text}".encode()).hexdigest()[:12]
     day = datetime.now(UTC).date().isoformat()  # SQLite's CURRENT_DATE is UTC too
-    target = cache_dir() / f"{source.stem}-{digest}-{day}.sqlite"
+    target = cache_dir("sqlite") / f"{source.stem}-{digest}-{day}.sqlite"
     report = target.with_suffix(".json")
     if target.is_file() and report.is_file():
         data = json.loads(report.read_text(encoding="utf-8"))
@@ -95,7 +90,7 @@ def sqlite_from_postgres(source: Path) -> SqliteDatabase:
 
 def _remove_stale(stem: str, keep: set[str]) -> None:
     pattern = re.compile(rf"{re.escape(stem)}-[0-9a-f]{{12}}-\d{{4}}-\d\d-\d\d\.(sqlite|json)")
-    for path in cache_dir().iterdir():
+    for path in cache_dir("sqlite").iterdir():
         if pattern.fullmatch(path.name) and path.name not in keep:
             path.unlink(missing_ok=True)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -14,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lmtailor.cachedir import cache_dir
+
 
 def default_path() -> Path:
-    base = Path(os.environ.get("LMTAILOR_CACHE") or Path.home() / ".cache" / "lmtailor")
-    base.mkdir(parents=True, exist_ok=True)
-    return base / "llm.sqlite"
+    return cache_dir() / "llm.sqlite"
 
 
 def cache_key(identity: dict[str, Any], kind: str, params: dict[str, Any], prompt: Any) -> str:

@@ -10,13 +10,13 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from lmtailor.cachedir import cache_dir
+
 MODEL_NAME = "gemma-3-270m"
 
 
 def models_dir() -> Path:
-    path = Path(os.environ.get("LMTAILOR_CACHE") or Path.home() / ".cache" / "lmtailor") / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return cache_dir("models")
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from transformers import PrinterCallback, set_seed
 
+from lmtailor.cachedir import cache_dir
 from lmtailor.io import ReadOptions, atomic_path, read_examples, write_jsonl
 from lmtailor.progress import console, make_progress
 from lmtailor.records import Example
@@ -164,7 +165,7 @@ def _measured(path: Path, key: str, measure: Any) -> dict[str, Any]:
     """The untrained model's figures, measured once: a resumed run reads them from its folder, and any run of
     the same base model, template, evaluation settings and held-out examples from the cache (an adapter starts
     as a no-op and full fine-tuning from the base weights, so every method starts from the same figures)."""
-    cached = cache_dir() / f"{key}.json"
+    cached = cache_dir("evals") / f"{key}.json"
     for source in (path, cached):
         if source.exists():
             figures = json.loads(source.read_text(encoding="utf-8"))
@@ -185,10 +186,6 @@ def _base_key(path: Path, cfg: TrainConfig, eval_ex: list[Example]) -> str:
     return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def cache_dir() -> Path:
-    path = Path(os.environ.get("LMTAILOR_CACHE") or Path.home() / ".cache" / "lmtailor") / "evals"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _figures(measured: dict[str, Any]) -> dict[str, Any]:

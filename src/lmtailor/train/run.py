@@ -76,24 +76,28 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
         callbacks=callbacks(cfg, log),
     )
     trainer.remove_callback(PrinterCallback)  # RunLog shows and records the logs instead
-    if main and eval_set is not None and "eval_loss" not in before:
-        before["eval_loss"] = trainer.evaluate()["eval_loss"]  # the held-out answers' loss before any step
-        _write_json(out / "eval_before.json", before)
     resume = last_checkpoint(out / "checkpoints")
+    # Every rank evaluates (evaluation gathers across processes); a resumed run has its loss before on disk.
+    if eval_set is not None and resume is None:
+        loss_before = trainer.evaluate()["eval_loss"]  # the held-out answers' loss before any step
+        if main:
+            _write_json(out / "eval_before.json", {**before, "eval_loss": loss_before})
+            before["eval_loss"] = loss_before
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
     state = trainer.state
+    loss_after = trainer.evaluate()["eval_loss"] if eval_set is not None else None  # the best checkpoint's
     if not main:
         return {}
     model = trainer.model
     with make_progress(cfg.progress) as progress:
         after = measured(progress)
-    if eval_set is not None:
-        after["eval_loss"] = trainer.evaluate()["eval_loss"]  # the best checkpoint's, with early stopping
+    if loss_after is not None:
+        after["eval_loss"] = loss_after
     _write_json(out / "eval_after.json", after)
 
-    exports = _export(cfg, trainer.model, tokenizer, out)
+    exports = _export(cfg, model, tokenizer, out)
     from lmtailor.train.plot import plot_curves
 
     plot_curves(out / "metrics.jsonl", out / "curves.png")
@@ -106,13 +110,12 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
             "steps": state.global_step,
             "resumed_from": resume.name if resume else None,
             "train_loss": result.training_loss,
-            "eval_loss": _last(state.log_history, "eval_loss"),
             "best_checkpoint": state.best_model_checkpoint,
             "seconds_this_process": round(seconds, 1),
             "tokens_seen": int(state.num_input_tokens_seen),
             "tokens_per_s": round(log.tokens_per_s(state), 1),
             "peak_memory_mb": _peak_memory_mb(),
-            "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "world_size": trainer.args.world_size,
         },
         "before": _figures(before),
@@ -156,7 +159,7 @@ def _split(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
 
 def _batches(items: list[Any], cfg: TrainConfig, pad_id: int) -> Batches:
     if not cfg.packing:
-        return Batches(bucket(items, cfg.batch_size, cfg.seed), False, pad_id)
+        return Batches(bucket(items, cfg.batch_size), False, pad_id)
     rows = pack(items, cfg.max_length)
     return Batches(rows_in_batches(rows, max(cfg.tokens_per_batch // cfg.max_length, 1)), True, pad_id)
 
@@ -209,10 +212,6 @@ def _export(cfg: TrainConfig, model: Any, tokenizer: Any, out: Path) -> dict[str
             save_gguf_lora(model, out / "adapter.gguf")
             done[kind] = str(out / "adapter.gguf")
     return done
-
-
-def _last(history: list[dict[str, Any]], key: str) -> float | None:
-    return next((h[key] for h in reversed(history) if key in h), None)
 
 
 def _peak_memory_mb() -> float:

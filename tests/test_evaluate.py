@@ -355,6 +355,12 @@ def test_compare_and_table(measured: dict[str, Any]) -> None:
     console.print(render_table(measured, after))
     text = console.export_text()
     assert "general text CE" in text and "+0.500" in text and "MMLU" in text
+    assert "held-out answer CE" not in text  # no validation loss measured: no row for it
+    trained = compare({**measured, "eval_loss": 2.0}, {**after, "eval_loss": 1.25})
+    assert trained["eval_loss"] == {"before": 2.0, "after": 1.25, "change": -0.75}  # negative: learned
+    console.print(render_table({**measured, "eval_loss": 2.0}, {**after, "eval_loss": 1.25}))
+    text = console.export_text()
+    assert "held-out answer CE" in text and "-0.750" in text
 
 
 def test_eval_config_defaults_and_refuses_unknown_fields() -> None:

@@ -118,6 +118,42 @@ def test_changed_recipe_reuses_only_checkpoints_before_the_change(tmp_path: Path
     assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] == 2  # before near_dedup
 
 
+def test_files_a_step_reads_resolve_against_the_recipe_and_changing_one_invalidates(
+    tmp_path: Path, sample: Path
+) -> None:
+    """Every file a step reads besides its input (decontaminate's eval set, judge's second file and rubrics,
+    the classifier's training files) is found relative to the recipe, and its contents are part of the step's
+    fingerprint: editing it reruns that step, not the ones before."""
+    (tmp_path / "eval.jsonl").write_text('{"instruction": "Give three tips for staying healthy.", "output": "x"}\n')
+    (tmp_path / "rubrics.yaml").write_text("concise: 'Is the answer short?'\n")
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text(f"""
+inputs: [{{path: {sample}}}]
+on_error: skip
+steps:
+  - {{step: near_dedup}}
+  - {{step: decontaminate, eval: [{{path: eval.jsonl}}]}}
+  - {{step: near_dedup, threshold: 0.9}}
+  - {{step: filter}}
+""")
+    judge = Recipe.parse({"inputs": [{"path": str(sample)}], "steps": [
+        {"step": "judge", "rubrics": ["concise"], "rubrics_file": "rubrics.yaml"},
+        {"step": "judge", "against": {"path": "eval.jsonl"}},
+        {"step": "classify", "train": [{"path": "eval.jsonl", "label": "good"}, {"path": "b.jsonl", "label": "bad"}]},
+    ]}).relative_to(tmp_path)  # fmt: skip
+    assert [[f.path for f in s.data_files()] for s in judge.steps] == [
+        [tmp_path / "rubrics.yaml"], [tmp_path / "eval.jsonl"], [tmp_path / "eval.jsonl", tmp_path / "b.jsonl"]
+    ]
+
+    recipe = Recipe.load(recipe_path)
+    assert recipe.steps[1].data_files()[0].path == tmp_path / "eval.jsonl"  # type: ignore[attr-defined]
+    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] is None
+    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] == 3  # checkpoints: at whole sets
+    with (tmp_path / "eval.jsonl").open("a") as f:
+        f.write('{"instruction": "What are the three primary colors?", "output": "y"}\n')
+    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] == 1  # decontaminate reruns
+
+
 runner = CliRunner()
 
 

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from lmtailor.cli import app
 from lmtailor.records import Example
-from lmtailor.train.data import IGNORE, Tokenized, collate_packed, pack, tokenize
+from lmtailor.train.data import IGNORE, Tokenized, bucket, collate_packed, collate_padded, pack, tokenize
 from lmtailor.train.template import Template, TemplateConfig
 from lmtailor.train.trainer import AnswerLossTrainer
 
@@ -158,6 +158,26 @@ def test_packed_examples_do_not_attend_to_each_other(tiny_model: Path, tokenizer
         assert (targets[ends] == IGNORE).all()
         kept = targets != IGNORE
         assert torch.equal(targets[kept], ids[1:][kept[:-1]])
+
+
+def test_length_buckets_pad_on_the_right_and_train_on_the_same_loss(tiny_model: Path, tokenizer: Any) -> None:
+    """--no-packing: examples of similar length together, padded; the loss equals the packed one."""
+    from transformers import AutoModelForCausalLM, TrainingArguments
+
+    exs = [Example(f"t:{i}", [{"role": "user", "content": q}, {"role": "assistant", "content": a}])
+           for i, (q, a) in enumerate([("Hi", "Hello there."), ("2+2?", "4"), ("Name a long river.", "The Nile")])]
+    items, _ = tokenize(exs, Template(tokenizer), max_length=64)
+    batches = bucket(items, batch_size=2)
+    assert [[len(t.input_ids) for t in b] for b in batches] == [sorted(len(t.input_ids) for t in items)[:2],
+                                                                 [max(len(t.input_ids) for t in items)]]
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    trainer = AnswerLossTrainer(model=model, args=TrainingArguments(output_dir="/tmp/unused", report_to=[],
+                                                                     use_cpu=True))  # fmt: skip
+    padded = collate_padded(items, tokenizer.pad_token_id)
+    assert padded["attention_mask"].sum() == sum(len(t.input_ids) for t in items)
+    with torch.no_grad():
+        torch.testing.assert_close(trainer.compute_loss(model, dict(padded)),
+                                   trainer.compute_loss(model, dict(collate_packed([items]))))  # fmt: skip
 
 
 def test_pack_fills_rows_first_fit_decreasing() -> None:

@@ -732,6 +732,9 @@ def train(
     databases: Annotated[
         Path | None, typer.Option(help="sql: folder of SQLite files or Defog dumps, for execution accuracy.")
     ] = None,
+    eval_fraction: Annotated[
+        float | None, typer.Option(help="Share of the training data held out when there is no --eval (0.1).")
+    ] = None,
     eval_limit: Annotated[int | None, typer.Option(help="Held-out examples answered for the task metric.")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="Longest answer generated when scoring.")] = None,
     general_texts: Annotated[
@@ -755,7 +758,8 @@ def train(
               "learning_rate": learning_rate, "max_length": max_length, "packing": packing,
               "tokens_per_batch": tokens_per_batch, "batch_size": batch_size, "grad_accum": grad_accum,
               "eval_every": eval_every, "save_every": save_every, "early_stopping": early_stopping, "seed": seed,
-              "export": export, "eval_limit": eval_limit, "progress": progress}  # fmt: skip
+              "export": export, "eval_fraction": eval_fraction, "eval_limit": eval_limit,
+              "progress": progress}  # fmt: skip
     overrides: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     task = {k: v for k, v in (("metric", metric), ("databases", databases), ("max_new_tokens", max_new_tokens))
             if v is not None}  # fmt: skip

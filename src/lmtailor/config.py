@@ -108,21 +108,17 @@ class Recipe(BaseModel):
             raise RecipeError(f"{origin} is not a valid recipe:\n" + "\n".join(lines)) from None
 
     def relative_to(self, base: Path) -> Recipe:
-        """Resolve relative input, eval and mix paths against `base`."""
+        """Resolve the relative paths of the inputs and of every file a step reads against `base`."""
 
-        def fix(spec: InputSpec) -> None:
+        def fix(spec: Any) -> None:
             if not spec.path.is_absolute():
                 spec.path = base / spec.path
 
         for spec in self.inputs:
             fix(spec)
         for step in self.steps:
-            for spec in getattr(step, "eval", []) + getattr(step, "sources", []):
+            for spec in step.data_files():
                 fix(spec)
-            if getattr(step, "against", None) is not None:  # judge: the answers compared with
-                fix(step.against)
-            if getattr(step, "rubrics_file", None) is not None and not step.rubrics_file.is_absolute():
-                step.rubrics_file = base / step.rubrics_file
         return self
 
 

@@ -106,14 +106,8 @@ class Run:
         base = _digest(
             __version__, self.inputs, recipe.model_dump(mode="json", exclude={"steps", "output", "output_format"})
         )
-        # a step's identity is its settings plus the contents of the files it reads (eval sets, mix sources)
-        steps = [
-            (
-                s.model_dump(mode="json"),
-                [_scan(f.path)[0] for f in getattr(s, "eval", []) + getattr(s, "sources", [])],
-            )
-            for s in recipe.steps
-        ]
+        # a step's identity is its settings plus the contents of the files it reads (eval sets, mix sources, …)
+        steps = [(s.model_dump(mode="json"), [_scan(f.path)[0] for f in s.data_files()]) for s in recipe.steps]
         self.fingerprints = [_digest(base, steps[: i + 1]) for i in range(len(steps))]
 
     # ------------------------------------------------------------ state

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from rich.progress import Progress
 
 from lmtailor.progress import track
@@ -59,6 +59,18 @@ class StepContext:
         self._file.close()
 
 
+class FileRef(BaseModel):
+    """A file a step reads that is not a dataset (a saved classifier, a rubrics file); a bare path is accepted."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: Path
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, v: Any) -> Any:
+        return {"path": v} if isinstance(v, str | Path) else v
+
+
 class Step(BaseModel, ABC):
     """A curation step: its recipe fields and `run`, a generator from examples to examples.
 
@@ -70,3 +82,9 @@ class Step(BaseModel, ABC):
 
     @abstractmethod
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]: ...
+
+    def data_files(self) -> list[Any]:
+        """The files this step reads besides its input, as objects with a `path`: a recipe resolves their
+        relative paths against its own folder, and the pipeline fingerprints their contents, so changing one
+        invalidates the checkpoints from this step on."""
+        return []

@@ -37,6 +37,9 @@ class Decontaminate(Step):
     # flag every record that shares the context rather than the question
     fields: FieldList = ["instruction", "output"]
 
+    def data_files(self) -> list[InputSpec]:
+        return list(self.eval)
+
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
         owner: dict[int, str] = {}
         for spec in self.eval:

@@ -39,6 +39,9 @@ class Mix(Step):
             for s, size in zip(self.sources, sizes, strict=True)
         ]
 
+    def data_files(self) -> list[MixSource]:
+        return list(self.sources)
+
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
         task = list(examples)
         pools = [list(s.read()) for s in self.sources]

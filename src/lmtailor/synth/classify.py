@@ -13,29 +13,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from rich.console import Console
 from rich.table import Table
 
 from lmtailor.records import Example
-from lmtailor.step import Step, StepContext
+from lmtailor.step import FileRef, Step, StepContext
 from lmtailor.steps.fields import FieldList
 from lmtailor.synth.classifier import QualityClassifier, TrainingSource
 from lmtailor.synth.classifier import train as train_classifier
 
 DEFAULT_FIELDS = ["instruction", "input", "output"]
-
-
-class FileRef(BaseModel):
-    """A file a step reads that is not a dataset (a saved classifier); a bare path is accepted."""
-
-    model_config = ConfigDict(extra="forbid")
-    path: Path
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare(cls, v: Any) -> Any:
-        return {"path": v} if isinstance(v, str | Path) else v
 
 
 class Classify(Step):
@@ -64,10 +52,7 @@ class Classify(Step):
             raise ValueError(f"keep by one rule: {' or '.join(cuts)}")
         return self
 
-    @property
-    def eval(self) -> list[TrainingSource | FileRef]:
-        """The files this step reads besides its input. The pipeline resolves relative paths in a recipe and
-        fingerprints file contents for checkpoints through this attribute (as for decontaminate's eval sets)."""
+    def data_files(self) -> list[TrainingSource | FileRef]:
         return [*self.train, *([self.classifier] if self.classifier else [])]
 
     def build(self, ctx: StepContext) -> QualityClassifier:

@@ -26,7 +26,7 @@ from lmtailor.llm.client import LLM
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
 from lmtailor.records import FIELDS, Example
-from lmtailor.step import Step, StepContext
+from lmtailor.step import FileRef, Step, StepContext
 from lmtailor.steps.inputs import InputSpec
 from lmtailor.synth.provenance import provenance, step_llm, template_id
 from lmtailor.synth.rubrics import (
@@ -255,7 +255,7 @@ class Judge(Step):
     whole_set = True  # one batch per rubric: one progress bar with tokens/s, the cache committed per batch
     backend: BackendConfig = BackendConfig()
     rubrics: list[str | Rubric] = Field(default_factory=lambda: ["helpfulness", "correctness"], min_length=1)
-    rubrics_file: Path | None = None
+    rubrics_file: FileRef | None = None
     field: str = "output"  # the answer judged: a standard field or one the records carry (a model's output)
     method: Method = "weighted"
     reasons: bool = True
@@ -273,8 +273,8 @@ class Judge(Step):
     @model_validator(mode="after")
     def _check(self) -> Judge:
         # A recipe's relative rubrics_file is found once the recipe knows its folder; checked again in run().
-        if self.rubrics_file is None or self.rubrics_file.is_file():
-            resolve(self.rubrics, self.rubrics_file)
+        if self.rubrics_file is None or self.rubrics_file.path.is_file():
+            resolve(self.rubrics, self._rubrics_path)
         if self.against is not None and self.pair is not None:
             raise ValueError("give either against (a second file) or pair (two fields of one record), not both")
         if self.pairwise and self.min_score is not None:
@@ -293,6 +293,13 @@ class Judge(Step):
         # the JSON verdict is one line (the grammar allows no blank line in it), so a blank line ends it
         return GenParams(max_tokens=self.max_tokens if self.reasons else 8, stop=("\n\n",))
 
+    @property
+    def _rubrics_path(self) -> Path | None:
+        return self.rubrics_file.path if self.rubrics_file else None
+
+    def data_files(self) -> list[InputSpec | FileRef]:
+        return [f for f in (self.against, self.rubrics_file) if f is not None]
+
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
         items = list(examples)
         if items:
@@ -305,7 +312,7 @@ class Judge(Step):
         human = [_human_score(ex, self.labels) for ex in items] if self.labels else [None] * len(items)
         if self.labels and all(h is None for h in human):
             raise ValueError(f"labels {self.labels!r}: no record holds a grade in that field")
-        rubrics = resolve(self.rubrics, self.rubrics_file)
+        rubrics = resolve(self.rubrics, self._rubrics_path)
         jobs = []
         for rubric in rubrics:
             pre = rubric_preamble(rubric, self.reasons)

@@ -8,7 +8,6 @@ bucketing is the alternative: rows of similar length, padded to the longest in t
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,13 +102,11 @@ def pack(items: list[Tokenized], tokens_per_row: int) -> list[list[Tokenized]]:
     return rows
 
 
-def bucket(items: list[Tokenized], batch_size: int, seed: int) -> list[list[Tokenized]]:
-    """Micro-batches of `batch_size` examples of similar length (sorted, then chunked; chunk order is left
-    to the trainer's sampler)."""
+def bucket(items: list[Tokenized], batch_size: int) -> list[list[Tokenized]]:
+    """Micro-batches of `batch_size` examples of similar length (sorted, then chunked; the trainer's sampler
+    shuffles the micro-batches)."""
     ordered = sorted(items, key=lambda t: (len(t.input_ids), t.id))
-    batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
-    random.Random(seed).shuffle(batches)  # so a short final epoch is not all short examples
-    return batches
+    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
 def rows_in_batches(rows: list[list[Tokenized]], per_batch: int) -> list[list[list[Tokenized]]]:
@@ -140,9 +137,9 @@ def collate_packed(rows: list[list[Tokenized]], pad_id: int = 0) -> dict[str, to
     return _with_targets(ids, labels, {"position_ids": positions})
 
 
-def collate_padded(group: list[Tokenized], pad_id: int) -> dict[str, torch.Tensor]:
-    """Rows padded on the right to the longest, with an attention mask."""
-    width = max(len(t.input_ids) for t in group)
+def collate_padded(group: list[Tokenized], pad_id: int, width: int | None = None) -> dict[str, torch.Tensor]:
+    """Rows padded on the right to the longest (or to `width`), with an attention mask."""
+    width = width or max(len(t.input_ids) for t in group)
     ids = torch.full((len(group), width), pad_id)
     labels = torch.full((len(group), width), IGNORE)
     mask = torch.zeros((len(group), width), dtype=torch.long)

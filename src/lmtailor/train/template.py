@@ -19,7 +19,6 @@ from lmtailor.records import Example, RecordError, merged_input
 
 # Alpaca's own prompt, the usual choice for a base model without a chat template.
 PLAIN_PROMPT = "### Instruction:\n{instruction}\n\n### Response:\n"
-PLAIN_PROMPT_WITH_SYSTEM = "{system}\n\n### Instruction:\n{instruction}\n\n### Response:\n"
 
 
 class TemplateConfig(BaseModel):
@@ -27,7 +26,9 @@ class TemplateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["auto", "chat", "plain"] = "auto"  # auto: chat when the tokenizer has a template
-    prompt: str = PLAIN_PROMPT  # plain: {instruction} and optionally {system}; the input is in {instruction}
+    # plain: {instruction} (the input joins it) and optionally {system}; without {system}, a system prompt goes
+    # before the first turn
+    prompt: str = PLAIN_PROMPT
     answer_suffix: str = "eos"  # plain: what ends an answer ("eos": the tokenizer's end-of-sequence token)
     train_on: Literal["all", "last"] = "all"  # which assistant turns carry loss
 
@@ -94,10 +95,11 @@ class Template:
         turns = [m for m in messages if m["role"] != "system"]
         text = self.tokenizer.bos_token or ""
         suffix = self._suffix()
-        for j, m in enumerate(turns):
+        if system and "{system}" not in self.config.prompt:
+            text += f"{system}\n\n"
+        for m in turns:
             if m["role"] == "user":
-                fmt = PLAIN_PROMPT_WITH_SYSTEM if system and j == 0 and self.config.prompt == PLAIN_PROMPT else None
-                text += (fmt or self.config.prompt).format(instruction=m["content"], system=system)
+                text += self.config.prompt.format(instruction=m["content"], system=system)
             else:
                 text += m["content"] + suffix
         if answer is not None:

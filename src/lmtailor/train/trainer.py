@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,8 +178,6 @@ def callbacks(cfg: TrainConfig, log: RunLog) -> list[TrainerCallback]:
 def last_checkpoint(folder: Path) -> Path | None:
     """The newest checkpoint that was written to the end (its trainer_state.json, saved last, parses).
     A SIGKILL during a save leaves a partial folder: it is removed, the one before is used."""
-    import shutil
-
     found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True)
     for ckpt in found:
         try:

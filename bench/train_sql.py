@@ -272,7 +272,7 @@ def main() -> None:
     tr = sub.add_parser("train")
     tr.add_argument("--arm", choices=["lora", "full", "lora_curated"], required=True)
     tr.add_argument("--minutes", type=float, default=60)
-    tr.add_argument("--epochs", type=float, default=3)
+    tr.add_argument("--epochs", type=float, default=2)
     tr.add_argument("--lr", type=float, default=None)
     sp = sub.add_parser("speed")
     sp.add_argument("--steps", type=int, default=4)  # per loop; the plain recipe's 4 take about 7 minutes

@@ -246,8 +246,9 @@ def speed(steps: int, batch_size: int, max_length: int) -> None:
 def table() -> None:
     """The BENCHMARKS.md table: one row per arm that has run."""
     rows = {p.stem: json.loads(p.read_text()) for p in sorted(OUT.glob("*.json"))}
-    print("| arm | exact match | training time | tokens/s | peak memory | Δ general CE (nats) | Δ MMLU |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| arm | exact match | training time | tokens/s | peak memory | held-out answer CE | Δ general CE (nats) "
+          "| Δ MMLU |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for arm in ("zero_shot", "3_shot", "lora", "full", "lora_curated"):
         r = rows.get(arm)
         if r is None:
@@ -257,9 +258,11 @@ def table() -> None:
         minutes = f"{t['seconds_this_process'] / 60:.0f} min" if t else "–"
         speed_ = f"{t['tokens_per_s']:,.0f}" if t else "–"
         memory = f"{t['peak_memory_mb'] / 1024:.1f} GB" if t else "–"
+        answer_ce = f"{ch['eval_loss']['before']:.3f} → {ch['eval_loss']['after']:.3f}" if ch.get("eval_loss") else "–"
         ce = f"{ch['general_ce']['change']:+.3f}" if ch.get("general_ce") else "–"
         mmlu = f"{ch['mmlu_accuracy']['change'] * 100:+.1f} pts" if ch.get("mmlu_accuracy") else "–"
-        print(f"| {arm} | {task['score'] * 100:.1f}% ({task['n']}) | {minutes} | {speed_} | {memory} | {ce} | {mmlu} |")
+        cells = [arm, f"{task['score'] * 100:.1f}% ({task['n']})", minutes, speed_, memory, answer_ce, ce, mmlu]
+        print("| " + " | ".join(cells) + " |")
 
 
 def main() -> None:

@@ -160,7 +160,9 @@ def test_packed_examples_do_not_attend_to_each_other(tiny_model: Path, tokenizer
         assert torch.equal(targets[kept], ids[1:][kept[:-1]])
 
 
-def test_length_buckets_pad_on_the_right_and_train_on_the_same_loss(tiny_model: Path, tokenizer: Any) -> None:
+def test_length_buckets_pad_on_the_right_and_train_on_the_same_loss(
+    tiny_model: Path, tokenizer: Any, tmp_path: Path
+) -> None:
     """--no-packing: examples of similar length together, padded; the loss equals the packed one."""
     from transformers import AutoModelForCausalLM, TrainingArguments
 
@@ -171,10 +173,14 @@ def test_length_buckets_pad_on_the_right_and_train_on_the_same_loss(tiny_model: 
     assert [[len(t.input_ids) for t in b] for b in batches] == [sorted(len(t.input_ids) for t in items)[:2],
                                                                  [max(len(t.input_ids) for t in items)]]
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
-    trainer = AnswerLossTrainer(model=model, args=TrainingArguments(output_dir="/tmp/unused", report_to=[],
+    trainer = AnswerLossTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to=[],
                                                                      use_cpu=True))  # fmt: skip
     padded = collate_padded(items, tokenizer.pad_token_id)
-    assert padded["attention_mask"].sum() == sum(len(t.input_ids) for t in items)
+    for row, t in enumerate(items):  # each row: its tokens first, then padding, masked and not trained on
+        n = len(t.input_ids)
+        assert padded["input_ids"][row, :n].tolist() == t.input_ids and padded["attention_mask"][row, :n].all()
+        pad = padded["input_ids"][row, n:]
+        assert not padded["attention_mask"][row, n:].any() and (pad == tokenizer.pad_token_id).all()
     with torch.no_grad():
         torch.testing.assert_close(trainer.compute_loss(model, dict(padded)),
                                    trainer.compute_loss(model, dict(collate_packed([items]))))  # fmt: skip
@@ -269,6 +275,7 @@ def test_two_gloo_processes_train_a_few_steps(sql_data: Path, tiny_model: Path, 
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = _manifest(run)
     assert manifest["training"]["steps"] == 3 and manifest["training"]["world_size"] == 2
+    assert manifest["before"]["eval_loss"] > 0 and manifest["after"]["eval_loss"] > 0  # evaluated by both ranks
     assert (run / "adapter" / "adapter_model.safetensors").exists()
 
 

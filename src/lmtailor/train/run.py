@@ -79,10 +79,9 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
     resume = last_checkpoint(out / "checkpoints")
     # Every rank evaluates (evaluation gathers across processes); a resumed run has its loss before on disk.
     if eval_set is not None and resume is None:
-        loss_before = trainer.evaluate()["eval_loss"]  # the held-out answers' loss before any step
+        before["eval_loss"] = trainer.evaluate()["eval_loss"]  # the held-out answers' loss before any step
         if main:
-            _write_json(out / "eval_before.json", {**before, "eval_loss": loss_before})
-            before["eval_loss"] = loss_before
+            _write_json(out / "eval_before.json", before)
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
@@ -187,8 +186,6 @@ def _base_key(path: Path, cfg: TrainConfig, eval_ex: list[Example]) -> str:
              "template": cfg.template.model_dump(), "evaluate": cfg.evaluate.model_dump(mode="json"),
              "max_length": cfg.max_length, "examples": [ex.to_json() for ex in eval_ex]}  # fmt: skip
     return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
 
 
 def _figures(measured: dict[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,8 @@ class LoraSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     r: int = Field(16, ge=1)
     alpha: float = Field(32, gt=0)
-    # 0 by default: PEFT's dropout copies each layer's input once per adapted module, which cost a third of the
-    # training speed here (98 against 143 tokens/s on Gemma 3 270M), for a regulariser that rarely matters
+    # 0 by default: PEFT's dropout copies each layer's input once per adapted module, which cost 16% of the
+    # training speed on Gemma 3 270M (bench/train_sql.py speed), for a regulariser that rarely matters
     dropout: float = Field(0.0, ge=0, lt=1)
     # None: every linear layer of the decoder blocks, named per architecture (see model.py)
     target_modules: list[str] | None = None

@@ -48,6 +48,7 @@ from lmtailor.evaluate.task import TaskConfig, score_answers
 from lmtailor.io import ReadOptions, read_examples
 from lmtailor.llm.convert import embedded_hf_dir
 from lmtailor.records import Example
+from lmtailor.steps.normalize import canonical_sql
 from lmtailor.train.template import Template
 
 DEFOG_DBS = ("academic", "advising", "atis", "broker", "car_dealership", "derm_treatment", "ewallet", "geography",
@@ -192,6 +193,16 @@ def test_sql_canonical_match_ignores_formatting_not_meaning(defog: Path) -> None
     assert not canonical_match(reformatted.replace("publication.year ;", "publication.year DESC"), variants, "postgres")
     assert not canonical_match("SELECT FROM WHERE", variants, "postgres")
     assert extract_sql("SELECT ';' FROM t; -- this query selects a semicolon") == "SELECT ';' FROM t"
+
+
+def test_sql_canonical_form_folds_unquoted_names_not_quoted_ones() -> None:
+    """Spider's gold writes one table as CARS_DATA and cars_data, one alias as T2 and t2: SQLite reads them alike."""
+    gold = 'SELECT T2.id FROM CARS_DATA AS T1 JOIN ship AS t2 ON T1.x = t2.id WHERE T1.c = "Asia"'
+    folded = 'SELECT t2.id FROM cars_data AS t1 JOIN ship AS t2 ON t1.x = t2.id WHERE t1.c = "Asia"'
+    assert canonical_sql(gold, "sqlite") == folded
+    assert canonical_match(folded.replace("cars_data", "Cars_Data").replace("t2.id", "T2.ID"), [gold], "sqlite")
+    assert not canonical_match(gold.replace('"Asia"', '"asia"'), [gold], "sqlite")  # in SQLite it may be a string
+    assert canonical_sql('SELECT "Mixed" FROM t', "postgres") == 'SELECT "Mixed" FROM t'
 
 
 def test_gold_variants_expand_defogs_column_choices() -> None:

@@ -15,6 +15,7 @@ from typing import Literal
 import ftfy
 import sqlglot
 from pydantic import BaseModel, ConfigDict, field_validator
+from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from lmtailor.records import Example
@@ -28,7 +29,8 @@ DEFAULT_PLACEHOLDERS = ["<noinput>", "<no input>", "no input", "n/a", "na", "non
 
 
 class SqlOptions(BaseModel):
-    """Canonical SQL: sqlglot's one-line form with upper-case keywords, for `dialect`."""
+    """Canonical SQL: sqlglot's one-line form with upper-case keywords and unquoted names in the dialect's case,
+    for `dialect`."""
 
     model_config = ConfigDict(extra="forbid")
     dialect: str = "sqlite"
@@ -62,7 +64,18 @@ def tidy_whitespace(text: str) -> str:
 
 
 def canonical_sql(text: str, dialect: str) -> str:
-    statements = sqlglot.transpile(text, read=dialect, write=dialect, pretty=False)
+    """One spelling per query: where the dialect folds unquoted names (SQLite: `T1` and `t1`, `CARS_DATA` and
+    `cars_data` are one name), they are written folded, so targets agree and exact match does not hinge on case.
+    Quoted names are left alone: in SQLite a double-quoted word may be a string."""
+    d = sqlglot.Dialect.get_or_raise(dialect)
+    statements = []
+    for tree in sqlglot.parse(text, read=d):
+        if tree is None:
+            continue
+        for name in tree.find_all(exp.Identifier):
+            if not name.quoted:
+                d.normalize_identifier(name)
+        statements.append(tree.sql(dialect=d))
     return "; ".join(statements)
 
 

@@ -141,8 +141,9 @@ def curated_subset(fraction: float = 1 / 3) -> Path:
     return run / "curated.jsonl"
 
 
-def train_arm(arm: str, minutes: float, epochs: float, lr: float | None) -> None:
-    """`lmtailor train` on the training split, evaluated on the test split; stops at --minutes."""
+def train_arm(arm: str, minutes: float, epochs: float, lr: float | None, rank: int, eval_every: int) -> None:
+    """`lmtailor train` on the training split, evaluated on the test split; stops at --minutes. Rows of 512
+    tokens (the longest examples, up to 660, get rows of their own) train 26% faster than rows of 1,024."""
     from lmtailor.evaluate.report import EvalConfig
     from lmtailor.evaluate.task import TaskConfig
     from lmtailor.train.config import TrainConfig
@@ -159,7 +160,10 @@ def train_arm(arm: str, minutes: float, epochs: float, lr: float | None) -> None
         "learning_rate": lr,
         "max_minutes": minutes,
         "max_length": 1024,
+        "row_length": 512,
         "tokens_per_batch": 4096,
+        "lora": {"r": rank, "alpha": 2 * rank},
+        "eval_every": eval_every,
         "evaluate": EvalConfig(task=TaskConfig(metric="sql", max_new_tokens=128)).model_dump(),
     })  # fmt: skip
     manifest = train(cfg)
@@ -277,6 +281,8 @@ def main() -> None:
     tr.add_argument("--minutes", type=float, default=60)
     tr.add_argument("--epochs", type=float, default=2)
     tr.add_argument("--lr", type=float, default=None)
+    tr.add_argument("--rank", type=int, default=16, help="LoRA rank; alpha is twice the rank")
+    tr.add_argument("--eval-every", type=int, default=0, help="steps between validation losses (0: each epoch)")
     sp = sub.add_parser("speed")
     sp.add_argument("--steps", type=int, default=4)  # per loop; the plain recipe's 4 take about 7 minutes
     sp.add_argument("--batch-size", type=int, default=8)
@@ -290,7 +296,7 @@ def main() -> None:
     elif a.cmd == "few-shot":
         few_shot(a.shots)
     elif a.cmd == "train":
-        train_arm(a.arm, a.minutes, a.epochs, a.lr)
+        train_arm(a.arm, a.minutes, a.epochs, a.lr, a.rank, a.eval_every)
     elif a.cmd == "speed":
         speed(a.steps, a.batch_size, a.max_length)
     else:

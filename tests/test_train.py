@@ -190,6 +190,8 @@ def test_pack_fills_rows_first_fit_decreasing() -> None:
     items = [Tokenized(f"t:{i}", [1] * n, [1] * n) for i, n in enumerate([7, 5, 4, 3, 1])]
     rows = pack(items, tokens_per_row=10)
     assert [[t.id for t in row] for row in rows] == [["t:0", "t:3"], ["t:1", "t:2", "t:4"]]
+    longer = Tokenized("t:long", [1] * 12, [1] * 12)  # longer than a row: a row of its own, nothing cut
+    assert [t.id for t in pack([*items, longer], tokens_per_row=10)[0]] == ["t:long"]
 
 
 def test_loss_on_kept_logits_equals_the_full_logits_loss(tiny_model: Path, tokenizer: Any) -> None:

@@ -714,7 +714,10 @@ def train(
     packing: Annotated[
         bool | None, typer.Option(help="Pack examples into rows (default) or bucket them by length.")
     ] = None,
-    tokens_per_batch: Annotated[int | None, typer.Option(help="Packing: tokens per micro-batch row.")] = None,
+    row_length: Annotated[
+        int | None, typer.Option(help="Packing: tokens per row (default max_length); shorter rows train faster.")
+    ] = None,
+    tokens_per_batch: Annotated[int | None, typer.Option(help="Packing: tokens per micro-batch.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Bucketing: examples per micro-batch.")] = None,
     grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per optimizer step.")] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between validation losses (0: each epoch).")] = None,
@@ -755,7 +758,7 @@ def train(
     from lmtailor.train.run import train as run_train
 
     fields = {"out": out, "model": model, "method": method, "epochs": epochs, "max_steps": max_steps,
-              "learning_rate": learning_rate, "max_length": max_length, "packing": packing,
+              "learning_rate": learning_rate, "max_length": max_length, "packing": packing, "row_length": row_length,
               "tokens_per_batch": tokens_per_batch, "batch_size": batch_size, "grad_accum": grad_accum,
               "eval_every": eval_every, "save_every": save_every, "early_stopping": early_stopping, "seed": seed,
               "export": export, "eval_fraction": eval_fraction, "eval_limit": eval_limit,

@@ -119,7 +119,7 @@ def collate_packed(rows: list[list[Tokenized]], pad_id: int = 0) -> dict[str, to
     """Rows of examples end to end, positions restarting at each example, no attention mask. Shorter rows are
     padded; the padding restarts positions too, so it is a separate (unlabelled) sequence nothing attends to.
 
-    Rows are kept short (max_length) rather than one long row per micro-batch: attention inside a row costs
+    Rows are kept short (row_length) rather than one long row per micro-batch: attention inside a row costs
     the square of its length even where the mask blocks it, and several short rows cost far less."""
     width = max(sum(len(t.input_ids) for t in row) for row in rows)
     ids = torch.full((len(rows), width), pad_id)

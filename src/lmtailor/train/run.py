@@ -159,8 +159,8 @@ def _split(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
 def _batches(items: list[Any], cfg: TrainConfig, pad_id: int) -> Batches:
     if not cfg.packing:
         return Batches(bucket(items, cfg.batch_size), False, pad_id)
-    rows = pack(items, cfg.max_length)
-    return Batches(rows_in_batches(rows, max(cfg.tokens_per_batch // cfg.max_length, 1)), True, pad_id)
+    width = cfg.row_length or cfg.max_length
+    return Batches(rows_in_batches(pack(items, width), max(cfg.tokens_per_batch // width, 1)), True, pad_id)
 
 
 def _measured(path: Path, key: str, measure: Any) -> dict[str, Any]:

@@ -99,7 +99,8 @@ def zero_shot() -> None:
 
 def few_shot(shots: int = 3, seed: int = 0) -> None:
     """Each test question after `shots` random training examples of the same database, as earlier chat turns,
-    answered greedily by the embedded model through llama.cpp."""
+    answered greedily by the embedded model through llama.cpp. The schema is given once, in the first turn:
+    repeated in every shot, a prompt of the largest schemas would outgrow the model's context."""
     from lmtailor.evaluate.task import TaskConfig, score_answers
     from lmtailor.llm.config import BackendConfig, open_llm
     from lmtailor.llm.types import GenParams
@@ -113,8 +114,12 @@ def few_shot(shots: int = 3, seed: int = 0) -> None:
     prompts = []
     for ex in test:
         demos = rng.sample(pool[ex.metadata["extra"]["db_id"]], shots)
-        turns = [m for d in demos for m in d.messages] + ex.messages[:-1]
-        prompts.append([{"role": m["role"], "content": m["content"]} for m in turns])
+        asked = [d.messages[0]["content"] for d in demos] + [ex.messages[0]["content"]]
+        turns = [{"role": "user", "content": asked[0]}]  # instruction, schema, first question
+        for demo, question in zip(demos, asked[1:], strict=True):
+            turns += [{"role": "assistant", "content": demo.messages[-1]["content"]},
+                      {"role": "user", "content": "Question: " + question.rsplit("\n\nQuestion: ", 1)[1]}]  # fmt: skip
+        prompts.append(turns)
     start = time.perf_counter()
     with make_progress() as progress:
         llm = open_llm(BackendConfig(cache=False), progress)
@@ -161,7 +166,7 @@ def train_arm(arm: str, minutes: float, epochs: float, lr: float | None, rank: i
         "max_minutes": minutes,
         "max_length": 1024,
         "row_length": 512,
-        "tokens_per_batch": 4096,
+        "tokens_per_batch": 2048,  # about 85 optimizer steps an epoch: 722 examples call for many small steps
         "lora": {"r": rank, "alpha": 2 * rank},
         "eval_every": eval_every,
         "evaluate": EvalConfig(task=TaskConfig(metric="sql", max_new_tokens=128)).model_dump(),

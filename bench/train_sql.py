@@ -123,9 +123,11 @@ def few_shot(shots: int = 3, seed: int = 0) -> None:
     start = time.perf_counter()
     with make_progress() as progress:
         llm = open_llm(BackendConfig(cache=False), progress)
-        answers = llm.generate(prompts, GenParams(max_tokens=128, temperature=0.0), f"{shots}-shot")
+        # The shots' answers are one line each; the base model goes on after its query with more of them
+        answers = llm.generate(prompts, GenParams(max_tokens=128, temperature=0.0, stop=["\n"]), f"{shots}-shot")
     result = score_answers(test, [a.text for a in answers], TaskConfig(metric="sql"))
-    _save(f"{shots}_shot", {"task": result.summary, "seconds": round(time.perf_counter() - start, 1)})
+    _save(f"{shots}_shot", {"task": result.summary, "seconds": round(time.perf_counter() - start, 1),
+                            "predictions": result.predictions})  # fmt: skip
 
 
 def curated_subset(fraction: float = 1 / 3) -> Path:

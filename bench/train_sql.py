@@ -267,7 +267,7 @@ def table() -> None:
         task = r.get("after", r)["task"]  # a trained arm's figures are those after training
         t, ch = r.get("training", {}), r.get("changes", {})
         minutes = f"{t['seconds_this_process'] / 60:.0f} min" if t else "–"
-        speed_ = f"{t['tokens_per_s']:,.0f}" if t else "–"
+        speed_ = f"{t['tokens_seen'] / t['seconds_this_process']:,.0f}" if t else "–"  # over the training time shown
         memory = f"{t['peak_memory_mb'] / 1024:.1f} GB" if t else "–"
         answer_ce = f"{ch['eval_loss']['before']:.3f} → {ch['eval_loss']['after']:.3f}" if ch.get("eval_loss") else "–"
         ce = f"{ch['general_ce']['change']:+.3f}" if ch.get("general_ce") else "–"

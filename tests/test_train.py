@@ -336,7 +336,9 @@ def test_methods_train_the_embedded_model_and_report_learning_and_forgetting(
     assert result.exit_code == 0, result.output
     assert "Learning and forgetting" in result.output and "MMLU accuracy" in result.output
     m = _manifest(run)
-    assert m["training"]["steps"] == 2 and m["training"]["tokens_per_s"] > 0 and m["training"]["peak_memory_mb"] > 0
+    t = m["training"]
+    assert t["steps"] == 2 and t["tokens_per_s"] > 0 and t["peak_memory_mb"] > 0
+    assert t["tokens_per_s"] >= 0.95 * t["tokens_seen"] / t["seconds_this_process"]  # training time, not evaluation
     for when in ("before", "after"):
         assert {"task", "general_ce", "mmlu_accuracy"} <= m[when].keys()
     assert {"task", "eval_loss", "general_ce", "mmlu_accuracy"} <= m["changes"].keys()

@@ -60,14 +60,16 @@ class AnswerLossTrainer(Trainer):
 class RunLog(TrainerCallback):
     """Progress bar (loss, tokens/s, ETA) and every logged figure appended to metrics.jsonl.
 
-    tokens/s counts the tokens this process has pushed through since it started (or resumed), so a resumed
-    run does not report the time of the run it continues."""
+    tokens/s counts the tokens this process has pushed through from the start (or resumption) to the end of
+    training, so a resumed run does not report the time of the run it continues, nor a finished run the
+    evaluation after it."""
 
     def __init__(self, path: Path, enabled: bool):
         self.path, self.enabled = path, enabled
         self.progress = make_progress(enabled, unit="step")
         self.task: Any = None
         self.start = (0.0, 0)  # (time, tokens seen) when this process began training
+        self.end: float | None = None  # when training ended
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.start = (time.perf_counter(), state.num_input_tokens_seen)
@@ -77,7 +79,7 @@ class RunLog(TrainerCallback):
             self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step)
 
     def tokens_per_s(self, state: Any) -> float:
-        elapsed = time.perf_counter() - self.start[0]
+        elapsed = (self.end or time.perf_counter()) - self.start[0]
         return (state.num_input_tokens_seen - self.start[1]) / elapsed if elapsed > 0 else 0.0
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -97,6 +99,7 @@ class RunLog(TrainerCallback):
             self.progress.update(self.task, description=text)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.end = time.perf_counter()
         self.progress.stop()
 
 

@@ -154,7 +154,7 @@ def curated_subset(fraction: float = 1 / 3) -> Path:
 
 def train_arm(arm: str, minutes: float, epochs: float, lr: float | None, rank: int, eval_every: int) -> None:
     """`lmtailor train` on the training split, evaluated on the test split; stops at --minutes. Rows of 512
-    tokens (the longest examples, up to 660, get rows of their own) train 26% faster than rows of 1,024."""
+    tokens (the longest examples, up to 660, get rows of their own): `speed` measures what they save."""
     from lmtailor.evaluate.report import EvalConfig
     from lmtailor.evaluate.task import TaskConfig
     from lmtailor.train.config import TrainConfig
@@ -216,21 +216,22 @@ def speed(steps: int, batch_size: int, max_length: int) -> None:
                                  use_cpu=True, disable_tqdm=True, remove_unused_columns=False, seed=0,
                                  include_num_input_tokens_seen="non_padding")  # fmt: skip
 
-    # lmtailor: rows of max_length tokens, as many per micro-batch as hold the baseline's real tokens per step
-    rows = pack(items, max_length)
-    per_batch = max(round(batch_size * real / max_length), 1)
-    groups = Batches(rows_in_batches(rows, per_batch), True, tokenizer.pad_token_id)
-
-    def ours(name: str, dropout: float) -> dict[str, float]:
+    def ours(name: str, dropout: float, row_length: int) -> dict[str, float]:
+        """lmtailor: rows of row_length tokens, as many per micro-batch as hold the baseline's real tokens per
+        step."""
+        per_batch = max(round(batch_size * real / row_length), 1)
+        groups = Batches(rows_in_batches(pack(items, row_length), per_batch), True, tokenizer.pad_token_id)
         run_cfg = cfg.model_copy(update={"lora": cfg.lora.model_copy(update={"dropout": dropout})})
         torch.manual_seed(0)
         trainer = AnswerLossTrainer(model=load_model(path, run_cfg), args=args(name), data_collator=unwrap,
                                     train_dataset=groups, processing_class=tokenizer)  # fmt: skip
-        return {**timed(trainer), "rows_per_step": per_batch, "lora_dropout": dropout}
+        return {**timed(trainer), "rows_per_step": per_batch, "row_length": row_length, "lora_dropout": dropout}
 
-    results["lmtailor"] = ours("lmtailor", 0.0)
+    results["lmtailor"] = ours("lmtailor", 0.0, max_length)
     # PEFT's LoRA dropout copies each adapted layer's input: what it costs is why lmtailor defaults it to 0
-    results["lmtailor_dropout_0.05"] = ours("lmtailor_dropout", 0.05)
+    results["lmtailor_dropout_0.05"] = ours("lmtailor_dropout", 0.05, max_length)
+    # Attention costs the square of a row's length even where the mask blocks it: shorter rows, as train --arm uses
+    results["lmtailor_rows_512"] = ours("lmtailor_rows_512", 0.0, 512)
 
     # The plain recipe: micro-batches of 2 examples padded to max_length, accumulated to batch_size per step
     # (8 x 768 at once needs the full-vocabulary logits of 6,144 positions, over 24 GB with their gradients).
@@ -278,6 +279,25 @@ def table() -> None:
         mmlu = f"{ch['mmlu_accuracy']['change'] * 100:+.1f} pts" if ch.get("mmlu_accuracy") else "–"
         cells = [arm, f"{task['score'] * 100:.1f}% ({task['n']})", minutes, speed_, memory, answer_ce, ce, mmlu]
         print("| " + " | ".join(cells) + " |")
+    print("\n| arm | right | on queries it trained on | on new queries | with a JOIN |\n|---|---:|---:|---:|---:|")
+    for arm in ("3_shot", "lora", "full", "lora_curated"):
+        if arm in rows:
+            print(_breakdown(arm, rows[arm]))
+
+
+def _breakdown(arm: str, result: dict[str, Any]) -> str:
+    """Where an arm's right answers are: Spider asks most queries twice, so a test question whose gold query was
+    a training target (of that arm's data; 3-shot: of the split its shots come from) differs from a new one."""
+    run = OUT / f"run_{arm}" / "eval_after.json"
+    predictions = json.loads(run.read_text())["task"]["predictions"] if run.exists() else result["predictions"]
+    data = OUT / "curate" / "curated.jsonl" if arm == "lora_curated" else SPLIT / "train.jsonl"
+    trained = {(r["db_id"], r["output"]) for r in map(json.loads, data.open())}
+    gold = [(r["db_id"], r["output"]) for r in map(json.loads, (SPLIT / "test.jsonl").open())]
+    seen = [g in trained for g in gold]
+    right = [p["correct"] for p in predictions]
+    groups = (seen, [not s for s in seen], ["JOIN" in query for _, query in gold])
+    cells = [f"{sum(r and g for r, g in zip(right, group, strict=True))} of {sum(group)}" for group in groups]
+    return f"| {arm} | {sum(right)} of {len(right)} | " + " | ".join(cells) + " |"
 
 
 def main() -> None:

@@ -66,7 +66,8 @@ def tidy_whitespace(text: str) -> str:
 def canonical_sql(text: str, dialect: str) -> str:
     """One spelling per query: where the dialect folds unquoted names (SQLite: `T1` and `t1`, `CARS_DATA` and
     `cars_data` are one name), they are written folded, so targets agree and exact match does not hinge on case.
-    Quoted names are left alone: in SQLite a double-quoted word may be a string."""
+    Quoted names are left alone: in SQLite a double-quoted word may be a string, and sqlglot's own
+    normalize_identifiers folds `"Asia"` to `"asia"` there."""
     d = sqlglot.Dialect.get_or_raise(dialect)
     statements = []
     for tree in sqlglot.parse(text, read=d):

@@ -49,7 +49,7 @@ class TrainConfig(BaseModel):
     max_length: int = Field(1024, ge=8)  # tokens per example (longer ones are cut, and counted)
     packing: bool = True  # False: length-bucketed padded batches
     # Packing: tokens per row (None: max_length); a longer example gets a row to itself. Attention costs the
-    # square of the row's length even where the mask blocks it: on Spider, rows of 512 train 26% faster than 1,024.
+    # square of the row's length even where the mask blocks it, so rows a few examples long train faster.
     row_length: int | None = Field(None, ge=8)
     tokens_per_batch: int = Field(4096, ge=8)  # packing: tokens per micro-batch, in rows of row_length
     batch_size: int = Field(8, ge=1)  # bucketing: examples per micro-batch

@@ -271,8 +271,9 @@ def table() -> None:
             continue
         task = r.get("after", r)["task"]  # a trained arm's figures are those after training
         t, ch = r.get("training", {}), r.get("changes", {})
-        minutes = f"{t['seconds_this_process'] / 60:.0f} min" if t else "–"
-        speed_ = f"{t['tokens_seen'] / t['seconds_this_process']:,.0f}" if t else "–"  # over the training time shown
+        seconds, tokens = _training_time(arm) if t else (0.0, 0)
+        minutes = f"{seconds / 60:.0f} min" if t else "–"
+        speed_ = f"{tokens / seconds:,.0f}" if t else "–"
         memory = f"{t['peak_memory_mb'] / 1024:.1f} GB" if t else "–"
         answer_ce = f"{ch['eval_loss']['before']:.3f} → {ch['eval_loss']['after']:.3f}" if ch.get("eval_loss") else "–"
         ce = f"{ch['general_ce']['change']:+.3f}" if ch.get("general_ce") else "–"
@@ -283,6 +284,16 @@ def table() -> None:
     for arm in ("3_shot", "lora", "full", "lora_curated"):
         if arm in rows:
             print(_breakdown(arm, rows[arm]))
+
+
+def _training_time(arm: str) -> tuple[float, int]:
+    """Seconds of training and tokens trained on, from the run's metrics.jsonl: the trainer's clock at the last
+    step, less the evaluations before it. It holds for a run resumed after its last step (its manifest counts
+    only the resuming process), and for runs whose manifests counted the held-out loss at the last step."""
+    rows = [json.loads(line) for line in (OUT / f"run_{arm}" / "metrics.jsonl").open()]
+    last = [r for r in rows if "loss" in r][-1]
+    evaluating = sum(r["eval_runtime"] for r in rows if "eval_runtime" in r and 0 < r["step"] < last["step"])
+    return last["train_runtime"] - evaluating, last["num_input_tokens_seen"]
 
 
 def _breakdown(arm: str, result: dict[str, Any]) -> str:

@@ -292,14 +292,14 @@ def test_early_stopping_stops_when_validation_loss_stops_improving(
     assert result.exit_code == 0, result.output
     manifest = _manifest(run)
     rows = [r for r in map(json.loads, (run / "metrics.jsonl").open()) if "eval_loss" in r]
-    # one evaluation before training (step 0), one per step, and a last one of the model that is kept
-    untrained, evals, kept = rows[0], [r["eval_loss"] for r in rows[1:-1]], rows[-1]["eval_loss"]
+    # one evaluation before training (step 0) and one per step: the kept model's loss is not measured again
+    untrained, evals = rows[0], [r["eval_loss"] for r in rows[1:]]
     assert untrained["step"] == 0 and untrained["eval_loss"] == manifest["before"]["eval_loss"]
     assert manifest["training"]["steps"] < 40 and len(evals) == manifest["training"]["steps"]
     best = min(evals)
     assert evals[-1] > best and evals[-2] > best  # two evaluations without improvement, then the stop
     assert manifest["training"]["best_checkpoint"].endswith(f"checkpoint-{evals.index(best) + 1}")
-    assert kept == pytest.approx(best) and manifest["after"]["eval_loss"] == kept  # the best weights are kept
+    assert manifest["after"]["eval_loss"] == pytest.approx(best)  # the best weights are kept
 
 
 def test_a_run_folder_of_another_config_is_refused(sql_data: Path, tiny_model: Path, tmp_path: Path) -> None:
@@ -338,7 +338,8 @@ def test_methods_train_the_embedded_model_and_report_learning_and_forgetting(
     m = _manifest(run)
     t = m["training"]
     assert t["steps"] == 2 and t["tokens_per_s"] > 0 and t["peak_memory_mb"] > 0
-    assert t["tokens_per_s"] >= 0.95 * t["tokens_seen"] / t["seconds_this_process"]  # training time, not evaluation
+    assert t["training_seconds"] < t["seconds_this_process"]  # the held-out loss at step 2 is not training
+    assert t["tokens_per_s"] == pytest.approx(t["tokens_seen"] / t["training_seconds"], rel=0.05)  # figures rounded
     for when in ("before", "after"):
         assert {"task", "general_ce", "mmlu_accuracy"} <= m[when].keys()
     assert {"task", "eval_loss", "general_ce", "mmlu_accuracy"} <= m["changes"].keys()

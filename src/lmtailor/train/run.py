@@ -86,7 +86,7 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
     state = trainer.state
-    loss_after = trainer.evaluate()["eval_loss"] if eval_set is not None else None  # the best checkpoint's
+    loss_after = _loss_after(trainer) if eval_set is not None else None
     if not main:
         return {}
     model = trainer.model
@@ -111,6 +111,7 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
             "train_loss": result.training_loss,
             "best_checkpoint": state.best_model_checkpoint,
             "seconds_this_process": round(seconds, 1),
+            "training_seconds": round(log.training_seconds(), 1),  # of those, training: evaluations excluded
             "tokens_seen": int(state.num_input_tokens_seen),
             "tokens_per_s": round(log.tokens_per_s(state), 1),
             "peak_memory_mb": _peak_memory_mb(),
@@ -161,6 +162,16 @@ def _batches(items: list[Any], cfg: TrainConfig, pad_id: int) -> Batches:
         return Batches(bucket(items, cfg.batch_size), False, pad_id)
     width = cfg.row_length or cfg.max_length
     return Batches(rows_in_batches(pack(items, width), max(cfg.tokens_per_batch // width, 1)), True, pad_id)
+
+
+def _loss_after(trainer: AnswerLossTrainer) -> float:
+    """The held-out loss of the weights training ended with: the best checkpoint's when those are kept, else the
+    last step's. The trainer has usually measured it at that step already (a full pass over held-out data)."""
+    state = trainer.state
+    if trainer.args.load_best_model_at_end and state.best_metric is not None:
+        return state.best_metric
+    last = [row["eval_loss"] for row in state.log_history if "eval_loss" in row and row["step"] == state.global_step]
+    return last[-1] if last else trainer.evaluate()["eval_loss"]
 
 
 def _measured(path: Path, key: str, measure: Any) -> dict[str, Any]:

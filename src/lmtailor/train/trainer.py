@@ -61,8 +61,8 @@ class RunLog(TrainerCallback):
     """Progress bar (loss, tokens/s, ETA) and every logged figure appended to metrics.jsonl.
 
     tokens/s counts the tokens this process has pushed through from the start (or resumption) to the end of
-    training, so a resumed run does not report the time of the run it continues, nor a finished run the
-    evaluation after it."""
+    training, over the time spent training: a resumed run does not report the time of the run it continues, and
+    evaluations, during training or after it, do not count."""
 
     def __init__(self, path: Path, enabled: bool):
         self.path, self.enabled = path, enabled
@@ -70,17 +70,28 @@ class RunLog(TrainerCallback):
         self.task: Any = None
         self.start = (0.0, 0)  # (time, tokens seen) when this process began training
         self.end: float | None = None  # when training ended
+        self.evaluating = 0.0  # seconds of evaluation during training
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.start = (time.perf_counter(), state.num_input_tokens_seen)
+        self.evaluating = 0.0
         _truncate_after(self.path, state.global_step)  # lines a killed run logged after its last checkpoint
         if state.is_world_process_zero:
             self.progress.start()
             self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step)
 
+    def training_seconds(self) -> float:
+        """Seconds this process has spent training, evaluations excluded."""
+        return (self.end or time.perf_counter()) - self.start[0] - self.evaluating
+
     def tokens_per_s(self, state: Any) -> float:
-        elapsed = (self.end or time.perf_counter()) - self.start[0]
+        elapsed = self.training_seconds()
         return (state.num_input_tokens_seen - self.start[1]) / elapsed if elapsed > 0 else 0.0
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
+                    **kwargs: Any) -> None:  # fmt: skip
+        if self.end is None and metrics:
+            self.evaluating += metrics.get("eval_runtime", 0.0)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.task is not None:

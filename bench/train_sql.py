@@ -287,13 +287,18 @@ def table() -> None:
 
 
 def _training_time(arm: str) -> tuple[float, int]:
-    """Seconds of training and tokens trained on, from the run's metrics.jsonl: the trainer's clock at the last
-    step, less the evaluations before it. It holds for a run resumed after its last step (its manifest counts
-    only the resuming process), and for runs whose manifests counted the held-out loss at the last step."""
-    rows = [json.loads(line) for line in (OUT / f"run_{arm}" / "metrics.jsonl").open()]
-    last = [r for r in rows if "loss" in r][-1]
-    evaluating = sum(r["eval_runtime"] for r in rows if "eval_runtime" in r and 0 < r["step"] < last["step"])
-    return last["train_runtime"] - evaluating, last["num_input_tokens_seen"]
+    """Seconds of training and tokens trained on, from the run's metrics.jsonl, over every process that trained
+    (each logs its own clock, restarting at 0): the clock's advance from one step to the next, less any
+    evaluation between them. The manifest counts the last process only, and older ones counted evaluations."""
+    seconds, clock, evaluating, tokens = 0.0, None, 0.0, 0
+    for row in map(json.loads, (OUT / f"run_{arm}" / "metrics.jsonl").open()):
+        if "eval_runtime" in row:
+            evaluating += row["eval_runtime"]
+        elif "loss" in row:
+            new_process = clock is None or row["train_runtime"] < clock
+            seconds += row["train_runtime"] if new_process else row["train_runtime"] - clock - evaluating
+            clock, evaluating, tokens = row["train_runtime"], 0.0, row["num_input_tokens_seen"]
+    return seconds, tokens
 
 
 def _breakdown(arm: str, result: dict[str, Any]) -> str:

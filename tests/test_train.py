@@ -263,6 +263,28 @@ def test_sigkill_mid_run_resumes_to_the_same_result(sql_data: Path, tiny_model: 
     assert manifest["before"] == _manifest(clean)["before"]
 
 
+def test_a_run_killed_after_its_last_step_is_not_trained_further(
+    sql_data: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    """Killed while evaluating after training (no manifest yet), the rerun keeps the last checkpoint's weights:
+    Trainer.train, resumed from it, would step into the epoch that max_steps cuts short."""
+    run = tmp_path / "run"
+    args = _train_args(sql_data, run, tiny_model, "--method", "lora", "--max-steps", "3", "--save-every", "3",
+                       "--max-length", "128", "--tokens-per-batch", "128", "--export", "adapter")  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    assert _manifest(run)["data"]["micro_batches"] > 3  # so the third step ends mid-epoch
+    trained = load_file(run / "adapter" / "adapter_model.safetensors")
+    (run / "manifest.json").unlink()
+
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    training = _manifest(run)["training"]
+    assert training["resumed_from"] == "checkpoint-3" and training["steps"] == 3 and training["train_loss"] is None
+    assert max(r["step"] for r in map(json.loads, (run / "metrics.jsonl").open())) == 3
+    for name, weight in load_file(run / "adapter" / "adapter_model.safetensors").items():
+        torch.testing.assert_close(weight, trained[name], rtol=0, atol=0)
+
+
 def test_two_gloo_processes_train_a_few_steps(sql_data: Path, tiny_model: Path, tmp_path: Path) -> None:
     """`accelerate launch` with the shipped DDP config, two CPU processes talking over gloo."""
     from importlib.resources import files

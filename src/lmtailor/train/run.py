@@ -31,7 +31,15 @@ from lmtailor.train.config import DataSpec, TrainConfig
 from lmtailor.train.data import Batches, bucket, pack, rows_in_batches, tokenize, unwrap
 from lmtailor.train.model import TrainError, load_model, load_tokenizer, model_dir
 from lmtailor.train.template import Template
-from lmtailor.train.trainer import AnswerLossTrainer, RunLog, callbacks, last_checkpoint, training_args
+from lmtailor.train.trainer import (
+    AnswerLossTrainer,
+    RunLog,
+    callbacks,
+    finished,
+    last_checkpoint,
+    reload_finished,
+    training_args,
+)
 
 
 def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
@@ -83,7 +91,11 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
         if main:
             _write_json(out / "eval_before.json", before)
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if resume is not None and finished(resume):
+        reload_finished(trainer, resume)
+        train_loss = None  # of this process: it took no step
+    else:
+        train_loss = trainer.train(resume_from_checkpoint=str(resume) if resume else None).training_loss
     seconds = time.perf_counter() - started
     state = trainer.state
     loss_after = _loss_after(trainer) if eval_set is not None else None
@@ -108,7 +120,7 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
         "training": {
             "steps": state.global_step,
             "resumed_from": resume.name if resume else None,
-            "train_loss": result.training_loss,
+            "train_loss": train_loss,
             "best_checkpoint": state.best_model_checkpoint,
             "seconds_this_process": round(seconds, 1),
             "training_seconds": round(log.training_seconds(), 1),  # of those, training: evaluations excluded

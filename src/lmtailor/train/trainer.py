@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainerState, TrainingArguments
 
 from lmtailor.progress import make_progress
 from lmtailor.train.data import IGNORE
@@ -68,7 +68,7 @@ class RunLog(TrainerCallback):
         self.path, self.enabled = path, enabled
         self.progress = make_progress(enabled, unit="step")
         self.task: Any = None
-        self.start = (0.0, 0)  # (time, tokens seen) when this process began training
+        self.start: tuple[float, int] | None = None  # (time, tokens seen) when this process began training
         self.end: float | None = None  # when training ended
         self.evaluating = 0.0  # seconds of evaluation during training
 
@@ -82,11 +82,13 @@ class RunLog(TrainerCallback):
 
     def training_seconds(self) -> float:
         """Seconds this process has spent training, evaluations excluded."""
+        if self.start is None:
+            return 0.0
         return (self.end or time.perf_counter()) - self.start[0] - self.evaluating
 
     def tokens_per_s(self, state: Any) -> float:
         elapsed = self.training_seconds()
-        return (state.num_input_tokens_seen - self.start[1]) / elapsed if elapsed > 0 else 0.0
+        return (state.num_input_tokens_seen - self.start[1]) / elapsed if self.start and elapsed > 0 else 0.0
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
                     **kwargs: Any) -> None:  # fmt: skip
@@ -128,6 +130,22 @@ class TimeBudget(TrainerCallback):
         if time.perf_counter() - self.start >= self.seconds:
             control.should_training_stop = True
             control.should_save = True
+
+
+def finished(checkpoint: Path) -> bool:
+    """Whether `checkpoint` is the last step of its run (the run was killed after training, while evaluating)."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    return bool(state["global_step"] >= state["max_steps"] > 0)
+
+
+def reload_finished(trainer: Trainer, checkpoint: Path) -> None:
+    """The weights and state a finished run ended with, without Trainer.train: resumed from its last step, its
+    loop fast-forwards into the unfinished last epoch (with fractional epochs, or max_steps short of an epoch)
+    and takes one more step before it checks max_steps, which changes the weights unless the rate there is 0."""
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    best = trainer.state.best_model_checkpoint
+    kept = best if trainer.args.load_best_model_at_end and best else str(checkpoint)
+    trainer._load_from_checkpoint(kept)  # what Trainer.train does with resume_from_checkpoint and the best model
 
 
 def _truncate_after(path: Path, step: int) -> None:

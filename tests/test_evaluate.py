@@ -195,6 +195,15 @@ def test_sql_canonical_match_ignores_formatting_not_meaning(defog: Path) -> None
     assert extract_sql("SELECT ';' FROM t; -- this query selects a semicolon") == "SELECT ';' FROM t"
 
 
+def test_sql_nested_past_the_parser_is_a_wrong_answer_not_a_crash(tmp_path: Path) -> None:
+    """A tuned model once answered with a run of opening brackets: sqlglot recursed out, killing the evaluation."""
+    deep = "SELECT " + "(" * 100 + "1" + ")" * 100
+    assert not canonical_match(deep, ["SELECT 1"], "sqlite")
+    assert not is_ordered(deep + " ORDER BY 1", "sqlite")
+    with pytest.raises(QueryError, match="nested too deeply"):
+        execute(tmp_path / "never_opened.sqlite", deep, "sqlite")
+
+
 def test_sql_canonical_form_folds_unquoted_names_not_quoted_ones() -> None:
     """Spider's gold writes one table as CARS_DATA and cars_data, one alias as T2 and t2: SQLite reads them alike."""
     gold = 'SELECT T2.id FROM CARS_DATA AS T1 JOIN ship AS t2 ON T1.x = t2.id WHERE T1.c = "Asia"'

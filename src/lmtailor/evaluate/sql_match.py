@@ -16,11 +16,11 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from lmtailor.evaluate.sqlite_sql import to_sqlite
+from lmtailor.sql_syntax import parse_sql
 from lmtailor.steps.normalize import canonical_sql
 
 _OUTSIDE_QUOTES = r"(?=(?:[^']*'[^']*')*[^']*$)"  # followed by an even number of quotes
@@ -86,10 +86,10 @@ def _collapsed(sql: str) -> str:
 def is_ordered(sql: str, dialect: str) -> bool:
     """Whether the query's result has a defined order (an ORDER BY on the outermost query)."""
     try:
-        tree = sqlglot.parse_one(sql, read=dialect)
+        trees = parse_sql(sql, dialect)
     except SqlglotError:
         return False
-    return isinstance(tree, exp.Query) and tree.args.get("order") is not None
+    return bool(trees) and isinstance(trees[0], exp.Query) and trees[0].args.get("order") is not None
 
 
 def execute(db: Path, sql: str, dialect: str, timeout_s: float = 5.0, max_rows: int = 100_000) -> list[tuple]:

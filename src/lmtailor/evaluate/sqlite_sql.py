@@ -17,6 +17,8 @@ import re
 import sqlglot
 from sqlglot import exp
 
+from lmtailor.sql_syntax import parse_sql
+
 _UNITS = {
     "year": "years", "years": "years", "month": "months", "months": "months", "mon": "months", "mons": "months",
     "week": "weeks", "weeks": "weeks", "day": "days", "days": "days", "hour": "hours", "hours": "hours",
@@ -54,7 +56,7 @@ _EXTRACT = {
 
 def to_sqlite(sql: str, dialect: str) -> list[str]:
     """Each statement of `sql` (written in `dialect`) as SQLite text; sqlglot's ParseError if it does not parse."""
-    return [sqlite_text(s) for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    return [sqlite_text(s) for s in parse_sql(sql, dialect)]
 
 
 def sqlite_text(statement: exp.Expression) -> str:

@@ -19,6 +19,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from lmtailor.records import Example
+from lmtailor.sql_syntax import parse_sql
 from lmtailor.step import Step, StepContext
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u00ad]")
@@ -70,9 +71,7 @@ def canonical_sql(text: str, dialect: str) -> str:
     normalize_identifiers folds `"Asia"` to `"asia"` there."""
     d = sqlglot.Dialect.get_or_raise(dialect)
     statements = []
-    for tree in sqlglot.parse(text, read=d):
-        if tree is None:
-            continue
+    for tree in parse_sql(text, d):
         for name in tree.find_all(exp.Identifier):
             if not name.quoted:
                 d.normalize_identifier(name)

@@ -17,11 +17,11 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
-import sqlglot
 from sqlglot.errors import SqlglotError
 
 from lmtailor.audit.finding import Check, Finding, Severity, dataset_finding, finding
 from lmtailor.records import Example
+from lmtailor.sql_syntax import parse_sql
 
 # ---------------------------------------------------------------- what an answer is
 
@@ -282,11 +282,11 @@ def sql_error(statement: str) -> str | None:
     first = ""
     for dialect in _SQL_DIALECTS:
         try:
-            sqlglot.parse(statement, read=dialect)
+            parse_sql(statement, dialect)
             return None
         except SqlglotError as e:
             first = first or str(e).splitlines()[0][:200]
-        except (ValueError, RecursionError) as e:
+        except ValueError as e:
             first = first or str(e)[:200]
     return first
 

@@ -321,7 +321,12 @@ def test_early_stopping_stops_when_validation_loss_stops_improving(
     best = min(evals)
     assert evals[-1] > best and evals[-2] > best  # two evaluations without improvement, then the stop
     assert manifest["training"]["best_checkpoint"].endswith(f"checkpoint-{evals.index(best) + 1}")
-    assert manifest["after"]["eval_loss"] == pytest.approx(best)  # the best weights are kept
+    assert manifest["after"]["eval_loss"] == pytest.approx(best)
+    kept = load_file(Path(manifest["exports"]["merged"]) / "model.safetensors")  # the best weights are kept
+    best_weights = load_file(Path(manifest["training"]["best_checkpoint"]) / "model.safetensors")
+    assert kept.keys() <= best_weights.keys()
+    for name, weight in kept.items():
+        torch.testing.assert_close(weight, best_weights[name], rtol=0, atol=0)
 
 
 def test_a_run_folder_of_another_config_is_refused(sql_data: Path, tiny_model: Path, tmp_path: Path) -> None:

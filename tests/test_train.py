@@ -266,8 +266,9 @@ def test_sigkill_mid_run_resumes_to_the_same_result(sql_data: Path, tiny_model: 
 def test_a_run_killed_after_its_last_step_is_not_trained_further(
     sql_data: Path, tiny_model: Path, tmp_path: Path
 ) -> None:
-    """Killed while evaluating after training (no manifest yet), the rerun keeps the last checkpoint's weights:
-    Trainer.train, resumed from it, would step into the epoch that max_steps cuts short."""
+    """Killed while evaluating after training (no manifest yet), the rerun keeps the last checkpoint's weights
+    (Trainer.train, resumed from it, would step into the epoch that max_steps cuts short) and reports the peak
+    memory of the process that trained."""
     run = tmp_path / "run"
     args = _train_args(sql_data, run, tiny_model, "--method", "lora", "--max-steps", "3", "--save-every", "3",
                        "--max-length", "128", "--tokens-per-batch", "128", "--export", "adapter")  # fmt: skip
@@ -275,11 +276,17 @@ def test_a_run_killed_after_its_last_step_is_not_trained_further(
     assert _manifest(run)["data"]["micro_batches"] > 3  # so the third step ends mid-epoch
     trained = load_file(run / "adapter" / "adapter_model.safetensors")
     (run / "manifest.json").unlink()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert all(r["peak_memory_mb"] > 0 for r in rows if "loss" in r)
+    for r in rows:  # as if the killed process had peaked higher than this one will: the manifest must say so
+        r.update({"peak_memory_mb": 10**6} if "loss" in r else {})
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     training = _manifest(run)["training"]
     assert training["resumed_from"] == "checkpoint-3" and training["steps"] == 3 and training["train_loss"] is None
+    assert training["peak_memory_mb"] == 10**6
     assert max(r["step"] for r in map(json.loads, (run / "metrics.jsonl").open())) == 3
     for name, weight in load_file(run / "adapter" / "adapter_model.safetensors").items():
         torch.testing.assert_close(weight, trained[name], rtol=0, atol=0)

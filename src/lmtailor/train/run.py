@@ -13,14 +13,12 @@ import hashlib
 import json
 import os
 import random
-import resource
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import PrinterCallback, set_seed
 
 from lmtailor.cachedir import cache_dir
@@ -126,7 +124,7 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
             "training_seconds": round(log.training_seconds(), 1),  # of those, training: evaluations excluded
             "tokens_seen": int(state.num_input_tokens_seen),
             "tokens_per_s": round(log.tokens_per_s(state), 1),
-            "peak_memory_mb": _peak_memory_mb(),
+            "peak_memory_mb": log.peak_memory_mb(),  # over every process of the run
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "world_size": trainer.args.world_size,
         },
@@ -232,13 +230,6 @@ def _export(cfg: TrainConfig, model: Any, tokenizer: Any, out: Path) -> dict[str
             save_gguf_lora(model, out / "adapter.gguf")
             done[kind] = str(out / "adapter.gguf")
     return done
-
-
-def _peak_memory_mb() -> float:
-    """Peak resident memory of this process (the GPU's peak allocation when training on CUDA)."""
-    if torch.cuda.is_available():
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import time
 from pathlib import Path
@@ -62,7 +63,9 @@ class RunLog(TrainerCallback):
 
     tokens/s counts the tokens this process has pushed through from the start (or resumption) to the end of
     training, over the time spent training: a resumed run does not report the time of the run it continues, and
-    evaluations, during training or after it, do not count."""
+    evaluations, during training or after it, do not count. Training rows carry the process's peak memory, so
+    the run's peak survives a resumed or reloaded run (a process that only evaluates a finished run peaks far
+    lower than the one that trained it)."""
 
     def __init__(self, path: Path, enabled: bool):
         self.path, self.enabled = path, enabled
@@ -105,6 +108,8 @@ class RunLog(TrainerCallback):
         row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), **logs}
         row["tokens_seen"] = int(state.num_input_tokens_seen)
         row["tokens_per_s"] = round(self.tokens_per_s(state), 1)
+        if "loss" in logs:
+            row["peak_memory_mb"] = peak_memory_mb()
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         if self.task is not None and "loss" in logs:
@@ -114,6 +119,19 @@ class RunLog(TrainerCallback):
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.end = time.perf_counter()
         self.progress.stop()
+
+    def peak_memory_mb(self) -> float:
+        """The run's peak: the highest any process logged while training, or this process's, if higher."""
+        rows = map(json.loads, self.path.open(encoding="utf-8")) if self.path.exists() else []
+        logged = [row.get("peak_memory_mb", 0.0) for row in rows]
+        return max([peak_memory_mb(), *logged])
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process (the GPU's peak allocation when training on CUDA)."""
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 class TimeBudget(TrainerCallback):

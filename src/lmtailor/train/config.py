@@ -25,7 +25,7 @@ class LoraSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     r: int = Field(16, ge=1)
     alpha: float = Field(32, gt=0)
-    # 0 by default: PEFT's dropout copies each layer's input once per adapted module, which cost 16% of the
+    # 0 by default: PEFT's dropout copies each layer's input once per adapted module, which cost 14-16% of the
     # training speed on Gemma 3 270M (bench/train_sql.py speed), for a regulariser that rarely matters
     dropout: float = Field(0.0, ge=0, lt=1)
     # None: every linear layer of the decoder blocks, named per architecture (see model.py)

@@ -33,9 +33,8 @@ from lmtailor.train.trainer import (
     AnswerLossTrainer,
     RunLog,
     callbacks,
-    finished,
     last_checkpoint,
-    reload_finished,
+    reload_if_finished,
     training_args,
 )
 
@@ -89,8 +88,7 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
         if main:
             _write_json(out / "eval_before.json", before)
     started = time.perf_counter()
-    if resume is not None and finished(resume):
-        reload_finished(trainer, resume)
+    if resume is not None and reload_if_finished(trainer, resume):
         train_loss = None  # of this process: it took no step
     else:
         train_loss = trainer.train(resume_from_checkpoint=str(resume) if resume else None).training_loss

@@ -150,20 +150,19 @@ class TimeBudget(TrainerCallback):
             control.should_save = True
 
 
-def finished(checkpoint: Path) -> bool:
-    """Whether `checkpoint` is the last step of its run (the run was killed after training, while evaluating)."""
-    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    return bool(state["global_step"] >= state["max_steps"] > 0)
-
-
-def reload_finished(trainer: Trainer, checkpoint: Path) -> None:
-    """The weights and state a finished run ended with, without Trainer.train: resumed from its last step, its
-    loop fast-forwards into the unfinished last epoch (with fractional epochs, or max_steps short of an epoch)
-    and takes one more step before it checks max_steps, which changes the weights unless the rate there is 0."""
-    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
-    best = trainer.state.best_model_checkpoint
+def reload_if_finished(trainer: Trainer, checkpoint: Path) -> bool:
+    """Whether `checkpoint` is its run's last step (the run was killed after training, while evaluating); if so,
+    the trainer gets the weights and state that run ended with, without Trainer.train: resumed from its last
+    step, its loop fast-forwards into the unfinished last epoch (with fractional epochs, or max_steps short of an
+    epoch) and takes one more step before it checks max_steps, which changes the weights unless the rate is 0."""
+    state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    if not state.global_step >= state.max_steps > 0:
+        return False
+    trainer.state = state
+    best = state.best_model_checkpoint
     kept = best if trainer.args.load_best_model_at_end and best else str(checkpoint)
     trainer._load_from_checkpoint(kept)  # what Trainer.train does with resume_from_checkpoint and the best model
+    return True
 
 
 def _truncate_after(path: Path, step: int) -> None:

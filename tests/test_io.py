@@ -187,14 +187,15 @@ def test_json_record_defects_fail_or_skip(tmp_path: Path, defect: str) -> None:
     ],
 )
 def test_json_syntax_errors_end_the_file_even_when_skipping(tmp_path: Path, bad: bytes, problem: str) -> None:
-    """After a syntax error there is no telling where the next record starts, so reading stops there."""
+    """After a syntax error there is no telling where the next record starts: with skip the records before it
+    are kept and the rest of the file is one reject that names where reading stopped."""
     path = tmp_path / "broken.json"
     path.write_bytes(json_array(GOOD, GOOD, bad, GOOD))
     assert_fails_at(path, 2, problem)
-    seen: list[Example] = []
-    with pytest.raises(DataError, match="record 2"):
-        seen.extend(read_examples(path, ReadOptions(on_error="skip"), lambda r: None))
+    seen, rejects = read_skipping(path)
     assert [ex.id for ex in seen] == ["broken:0", "broken:1"]
+    assert [(r.index, r.line) for r in rejects] == [(2, 4)]
+    assert problem in rejects[0].reason and "the rest of the file is not read" in rejects[0].reason
 
 
 def test_json_integers_past_64_bits_and_a_byte_order_mark(tmp_path: Path) -> None:

@@ -7,15 +7,18 @@ line-based files, the line number.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -44,10 +47,16 @@ _SUFFIX: dict[str, Container] = {
 _NESTED = ("conversations", "messages", "history")
 _BOM = b"\xef\xbb\xbf"
 _BATCH = 1024
+_BLOCK = 1 << 20  # bytes read at a time from a JSON array
 # Rows per Parquet row group: a writer keeps every group's metadata (column statistics) until it closes,
 # so groups of one batch (~1,000 groups per million rows) would make memory grow with the file.
 _ROW_GROUP = 16 * _BATCH
 OnError = Literal["fail", "skip"]
+ON_ERROR = ("fail", "skip")
+# Deeper records are refused: nothing in a training example nests this deep, and Python's own parser and
+# serialiser recurse (a file nested 10,000 levels would end a run with RecursionError far from the reader).
+MAX_DEPTH = 100
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DataError(ValueError):
@@ -108,6 +117,72 @@ def _over_limit(what: str, limit: int) -> str:
     return f"{what} over the {limit / 2**20:g} MB limit (raise max_record_mb / --max-record-mb)"
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are unique: a repeated key would silently keep only its last value."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        keys = [k for k, _ in pairs]
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise _DuplicateKey(f"the key {twice!r} appears twice in one object (which value is meant?)")
+    return out
+
+
+def parse_json(text: str) -> Any:
+    """Strict JSON: RecordError for syntax, duplicate keys, nesting too deep or integers Python refuses."""
+    try:
+        return json.loads(text, object_pairs_hook=_pairs)
+    except json.JSONDecodeError as e:
+        raise RecordError(f"invalid JSON: {e.msg} at column {e.colno}") from None
+    except RecursionError:
+        raise RecordError(f"nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as e:
+        raise RecordError(_problem(e)) from None
+
+
+def _problem(e: ValueError) -> str:
+    """A refused value's problem: a key twice, or an integer past Python's limit on digits (int("9" * 5000))."""
+    if isinstance(e, _DuplicateKey):
+        return str(e)
+    return f"holds a number Python will not read ({str(e).split(':')[0]})"
+
+
+def check_value(value: Any) -> None:
+    """Refuse what lmtailor could not write back unchanged as standard UTF-8 JSON: lone surrogates (an
+    escaped half of a pair, `\\ud800`), NaN and infinities, and nesting past MAX_DEPTH. One policy for every
+    container, applied as records are read, so no step or writer meets them."""
+    stack: list[tuple[Any, int, tuple[Any, ...]]] = [(value, 0, ())]
+    while stack:
+        v, depth, where = stack.pop()
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                bad = _SURROGATE.search(v).group()  # type: ignore[union-attr]
+                raise RecordError(f"{_path(where)} holds a lone surrogate {bad!r}, which is not text UTF-8 can hold")
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                name = "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
+                raise RecordError(f"{_path(where)} is {name}, which standard JSON cannot hold")
+        elif isinstance(v, dict | list):
+            if depth >= MAX_DEPTH:
+                raise RecordError(f"nested deeper than {MAX_DEPTH} levels")
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+            for k, x in items:
+                if isinstance(k, str) and _SURROGATE.search(k):
+                    raise RecordError(f"a key in {_path(where)} holds a lone surrogate, which UTF-8 cannot hold")
+                stack.append((x, depth + 1, (*where, k)))
+
+
+def _path(where: tuple[Any, ...]) -> str:
+    """`conversations[2].value` for the keys and indexes down to a value."""
+    if not where:
+        return "the record"
+    text = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in where).lstrip(".")
+    return f"field {text!r}"
+
+
 def _skip_bom(f: IO[bytes]) -> None:
     """Step past a UTF-8 byte-order mark at the start of the file, so no reader has to look for it per line."""
     if f.read(len(_BOM)) != _BOM:
@@ -143,96 +218,262 @@ def _jsonl_record(index: int, line: int, chunk: bytes) -> _Raw:
             text=chunk.decode("utf-8", "replace"),
         )
     try:
-        return _Raw(index, line, json.loads(text), text=text)
-    except json.JSONDecodeError as e:
-        return _Raw(index, line, error=f"invalid JSON: {e.msg} at column {e.colno}", text=text)
+        return _Raw(index, line, parse_json(text), text=text)
+    except RecordError as e:
+        return _Raw(index, line, error=str(e), text=text)
 
 
-def _raw_json(path: Path) -> Iterator[_Raw]:
-    """A JSON array's records as they parse; a syntax error ends the file: no way on to the next record."""
-    import ijson
+class _TextError(Exception):
+    """The file's text cannot be read on from here."""
 
-    index = 0
+
+class _Text:
+    """A growing window of a file's decoded text, addressed by absolute character positions."""
+
+    def __init__(self, f: IO[bytes]):
+        # Bad bytes decode to lone surrogates (surrogateescape) so that reading stops where they are, not at
+        # the start of the block that holds them.
+        self._f, self._decode = f, codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self.buf, self.base, self.eof = "", 0, False
+        self._at, self._line = 0, 1  # a position and its line number, moved forward as reading goes on
+        self.bad_at: int | None = None  # where the first byte that is not UTF-8 is
+
+    def more(self) -> bool:
+        """Read the next block; False at the end of the file."""
+        if self.eof:
+            return False
+        block = self._f.read(_BLOCK)
+        self.eof = not block
+        text = self._decode.decode(block, final=self.eof)
+        if self.bad_at is None and (bad := _ESCAPED.search(text)):
+            self.bad_at = self.base + len(self.buf) + bad.start()
+            self._bad = bytes([ord(bad.group()) - 0xDC00])
+        self.buf += text
+        return True
+
+    def check(self, end: int) -> None:
+        """Raise if the text up to `end` holds a byte that is not UTF-8."""
+        if self.bad_at is not None and self.bad_at < end:
+            raise _TextError(f"not valid UTF-8 (the byte {self._bad!r} on line {self.line_of(self.bad_at)})")
+
+    def char(self, pos: int) -> str:
+        """The character at `pos`, or "" past the end of the file."""
+        while pos - self.base >= len(self.buf) and self.more():
+            pass
+        self.check(pos + 1)
+        return self.buf[pos - self.base] if pos - self.base < len(self.buf) else ""
+
+    def shown(self, pos: int, size: int = 2000) -> str:
+        """The text from `pos` for a reject, its bad bytes as U+FFFD so that it can be written out."""
+        part = self.buf[pos - self.base : pos - self.base + size]
+        return part.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+    def skip_space(self, pos: int) -> int:
+        while self.char(pos).isspace():
+            pos = self.base + _SPACE.match(self.buf, pos - self.base).end()  # type: ignore[union-attr]
+        return pos
+
+    def line_of(self, pos: int) -> int:
+        self._line += self.buf.count("\n", self._at - self.base, pos - self.base)
+        self._at = pos
+        return self._line
+
+    def forget_before(self, pos: int) -> None:
+        """Let go of the text before `pos` once it is large (memory stays flat over a long array)."""
+        if pos - self.base > 4 * _BLOCK:
+            self.line_of(pos)
+            self.buf, self.base = self.buf[pos - self.base :], pos
+
+
+_SPACE = re.compile(r"[ \t\r\n]*")
+_ESCAPED = re.compile("[\udc80-\udcff]")
+# A JSON string or a bracket: enough to find where a value that parses but is refused (too deep, a key twice)
+# ends, so that reading goes on with the next record.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_SCALAR = re.compile(r"[^,\]\s]*")
+
+
+def _value_end(buf: str, start: int) -> int | None:
+    """Where the JSON value at `start` ends, by matching brackets outside strings; None if it is cut off."""
+    if buf[start] not in "[{":
+        return _SCALAR.match(buf, start).end()  # type: ignore[union-attr]
+    depth = 0
+    for m in _TOKEN.finditer(buf, start):
+        token = m.group()
+        if token in ("[", "{"):
+            depth += 1
+        elif token in ("]", "}"):
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return None
+
+
+def _raw_json(path: Path, limit: int) -> Iterator[_Raw]:
+    """A JSON array's records, each parsed as strictly as a JSONL line (the same rules as `parse_json`).
+
+    A record that parses but is refused (nested too deep, a key twice, a huge integer) costs only itself. A
+    syntax error ends the file: there is no telling where the next record starts, so what follows becomes one
+    rejected record naming the line where reading stopped; the records before it are read as usual.
+    """
+    decoder = json.JSONDecoder(object_pairs_hook=_pairs)
+    index = pos = 0
     with open(path, "rb") as f:
         _skip_bom(f)
-        start = f.tell()
-        body = f.read(4096).lstrip()
-        if not body:
-            raise DataError(path, None, "the file is empty: it holds no records")
-        if not body.startswith(b"["):
-            raise DataError(
-                path, None, "expected a JSON array of records (for one record per line, name the file .jsonl)"
-            )
-        parser, fallback = ijson, ijson.get_backend("python")
-        while True:
-            f.seek(start)
-            try:
-                # After a fallback the parse starts over: skip the records already given.
-                for record in islice(parser.items(f, "item", use_float=True), index, None):
-                    yield _Raw(index, None, record)
-                    index += 1
+        text = _Text(f)
+        try:
+            pos = text.skip_space(0)
+            if not text.char(pos):
+                raise DataError(path, None, "the file is empty: it holds no records")
+            if text.char(pos) != "[":
+                raise DataError(
+                    path, None, "expected a JSON array of records (for one record per line, name the file .jsonl)"
+                )
+            pos = text.skip_space(pos + 1)
+            if text.char(pos) == "]":
                 return
-            except ijson.JSONError as e:
-                message = e.args[0].decode("utf-8", "replace") if isinstance(e.args[0], bytes) else str(e)
-                problem = message.splitlines()[0].split(" error: ", 1)[-1]  # yajl: "lexical error: ..."
-                if problem == "integer overflow" and parser is not fallback:
-                    parser = fallback  # the C parser stops at 64-bit integers; go on from here without it
+            while True:
+                raw, end = _json_item(text, decoder, index, pos, limit)
+                yield raw
+                if end is None:
+                    return
+                index += 1
+                pos = text.skip_space(end)
+                after = text.char(pos)
+                if after == ",":
+                    pos = text.skip_space(pos + 1)
+                    text.forget_before(pos)
                     continue
-                kind = "not valid UTF-8" if "UTF8" in problem or "utf-8" in problem else "invalid JSON"
-                raise DataError(path, index, f"{kind}: {problem}") from None
+                if after != "]":
+                    problem = "expected ',' or ']' after a record" if after else "the file ends inside the array"
+                    yield _stopped(text, index, pos, problem)
+                elif text.char(tail := text.skip_space(pos + 1)):
+                    yield _stopped(text, index, tail, "text after the array's closing ']'")
+                return
+        except _TextError as e:
+            yield _stopped(text, index, pos, str(e))
+
+
+def _json_item(text: _Text, decoder: json.JSONDecoder, index: int, pos: int, limit: int) -> tuple[_Raw, int | None]:
+    """The record at `pos` and where it ends; None for the end when reading cannot go on past it."""
+    line = text.line_of(pos)
+    while True:
+        at = pos - text.base
+        try:
+            record, end = decoder.raw_decode(text.buf, at)
+            if end < len(text.buf) or not text.more():  # a number cut off at the block's end reads as shorter
+                text.check(text.base + end)
+                return _Raw(index, line, record), text.base + end
+        except json.JSONDecodeError as e:
+            text.check(text.base + e.pos + 1)
+            if len(text.buf) - at <= limit and text.more():
+                continue  # the record may only be cut off at the block's end
+            if len(text.buf) - at > limit:
+                return _stopped(text, index, pos, _over_limit("the record is", limit)), None
+            where = f"line {text.line_of(text.base + e.pos)} column {e.colno}"
+            return _stopped(text, index, pos, f"invalid JSON: {e.msg} at {where}"), None
+        except (RecursionError, ValueError) as e:
+            problem = f"nested deeper than {MAX_DEPTH} levels" if isinstance(e, RecursionError) else _problem(e)
+            end = _value_end(text.buf, at)
+            if end is None and text.more():
+                continue
+            text.check(text.base + (end or len(text.buf)))
+            raw = _Raw(index, line, error=problem, text=text.shown(pos))
+            return raw, None if end is None else text.base + end
+
+
+def _stopped(text: _Text, index: int, pos: int, problem: str) -> _Raw:
+    """The rest of a file that cannot be read as records, as one rejected record."""
+    message = f"{problem}; reading stopped there, the rest of the file is not read"
+    return _Raw(index, text.line_of(pos), error=message, text=text.shown(pos))
+
+
+class _CsvLines:
+    """A CSV file's decoded lines, keeping those of the record being parsed so that a malformed record (an
+    unterminated quote swallows every line after it) can be given up and parsing resumed on its second line.
+
+    Lines are decoded one at a time so that a bad byte costs its own record, not the rest of the file.
+    """
+
+    def __init__(self, f: IO[bytes]):
+        self._f, self._number = f, 0
+        self._again: deque[tuple[int, str, str | None]] = deque()
+        self.record: list[tuple[int, str, str | None]] = []  # (line number, text, UTF-8 problem)
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        if self._again:
+            item = self._again.popleft()
+        else:
+            data = next(self._f)
+            self._number += 1
+            try:
+                item = (self._number, data.decode("utf-8"), None)
+            except UnicodeDecodeError as e:
+                problem = f"not valid UTF-8 (line {self._number}, byte {e.start}: {data[e.start : e.start + 4]!r})"
+                item = (self._number, data.decode("utf-8", "replace"), problem)
+        self.record.append(item)
+        return item[1]
+
+    def start(self) -> int:
+        """Begin a record; returns its first line's number."""
+        self.record = []
+        return (self._again[0][0] if self._again else self._number + 1)
+
+    def give_up(self) -> str:
+        """Drop the record's first line and read its other lines again; returns the dropped record's text."""
+        text = "".join(t for _, t, _ in self.record)
+        self._again.extendleft(reversed(self.record[1:]))
+        self.record = []
+        return text
 
 
 def _raw_csv(path: Path, limit: int) -> Iterator[_Raw]:
     """Rows as dicts; columns named like a chat format's lists hold JSON (as `write_examples` writes them).
 
-    Lines are decoded one at a time so that a bad byte costs its own record, not the rest of the file.
+    The dialect is read strictly: a quote left open or text after a closing quote makes the record malformed,
+    and it is rejected alone instead of silently taking the following rows into one field.
     """
     csv.field_size_limit(limit)
-    undecodable: list[str] = []
-
-    def lines(f: Iterable[bytes]) -> Iterator[str]:
-        for number, data in enumerate(f, 1):
-            try:
-                yield data.decode("utf-8")
-            except UnicodeDecodeError as e:
-                bad = data[e.start : e.start + 4]
-                undecodable.append(f"not valid UTF-8 (line {number}, byte {e.start}: {bad!r})")
-                yield data.decode("utf-8", "replace")
-
     with open(path, "rb") as f:
         _skip_bom(f)
-        reader = csv.reader(lines(f))
-        index, line = 0, 1
+        lines = _CsvLines(f)
+        reader = csv.reader(lines, strict=True)
+        line = lines.start()
         try:
             header = next(reader, None)
-            if header is None:
-                return
-            if undecodable:
-                raise DataError(path, None, f"the header is {undecodable[0]}")
-            while True:
-                line = reader.line_num + 1
+        except csv.Error as e:
+            raise DataError(path, None, f"the header is malformed CSV: {e}", line=line) from None
+        if header is None:
+            return
+        if problem := next((p for _, _, p in lines.record if p), None):
+            raise DataError(path, None, f"the header is {problem}")
+        index = 0
+        while True:
+            line = lines.start()
+            try:
                 if (cells := next(reader, None)) is None:
                     return
-                if not cells:
-                    continue
-                if undecodable:
-                    yield _Raw(index, line, error=undecodable[0], text=json.dumps(cells, ensure_ascii=False))
-                    undecodable.clear()
-                elif len(cells) != len(header):
-                    yield _Raw(
-                        index,
-                        line,
-                        error=f"has {len(cells)} cells but the header has {len(header)}",
-                        text=json.dumps(cells, ensure_ascii=False),
-                    )
-                else:
-                    yield _csv_record(index, line, dict(zip(header, cells, strict=True)))
+            except csv.Error as e:
+                big = "field larger" in str(e)
+                problem = _over_limit("a field is", limit) if big else f"malformed CSV: {e} (a quote left open?)"
+                yield _Raw(index, line, error=problem, text=lines.give_up())
+                reader = csv.reader(lines, strict=True)
                 index += 1
-        except csv.Error as e:
-            problem = f"malformed CSV: {e}"
-            if "field larger than field limit" in str(e):
-                problem = _over_limit("a field is", limit)
-            raise DataError(path, index, problem, line=line) from None
+                continue
+            if not cells:
+                continue
+            undecodable = next((p for _, _, p in lines.record if p), None)
+            text = json.dumps(cells, ensure_ascii=False)
+            if undecodable:
+                yield _Raw(index, line, error=undecodable, text=text)
+            elif len(cells) != len(header):
+                yield _Raw(index, line, error=f"has {len(cells)} cells but the header has {len(header)}", text=text)
+            else:
+                yield _csv_record(index, line, dict(zip(header, cells, strict=True)))
+            index += 1
 
 
 def _csv_record(index: int, line: int, row: dict[str, str]) -> _Raw:
@@ -241,9 +482,9 @@ def _csv_record(index: int, line: int, row: dict[str, str]) -> _Raw:
         value = row.get(key, "")
         if value.startswith("["):
             try:
-                record[key] = json.loads(value)
-            except json.JSONDecodeError as e:
-                problem = f"column {key!r} is not valid JSON: {e.msg} at character {e.pos}"
+                record[key] = parse_json(value)
+            except RecordError as e:
+                problem = f"column {key!r} is not valid JSON: {e}"
                 return _Raw(index, line, error=problem, text=json.dumps(row, ensure_ascii=False))
     return _Raw(index, line, record)
 
@@ -313,7 +554,7 @@ def raw_records(path: Path, max_record_mb: float = 16.0) -> Iterator[_Raw]:
     if kind == "jsonl":
         yield from _raw_jsonl(path, limit)
     elif kind == "json":
-        yield from _raw_json(path)
+        yield from _raw_json(path, limit)
     elif kind == "csv":
         yield from _raw_csv(path, limit)
     elif kind == "parquet":
@@ -348,7 +589,7 @@ def read_examples(
     fmt: Format | None = opts.format
     if fmt is not None and fmt not in FORMATS:
         raise DataError(path, None, f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-    if opts.on_error not in ("fail", "skip"):
+    if opts.on_error not in ON_ERROR:
         raise ValueError(f"on_error must be 'fail' or 'skip', not {opts.on_error!r}")
     stem = path.name if path.is_dir() else path.stem
     seen = 0
@@ -357,12 +598,13 @@ def read_examples(
         try:
             if raw.error is not None:
                 raise RecordError(raw.error)
+            check_value(raw.record)
             example = _example(raw, opts, fmt, path, stem)
         except RecordError as e:
             if opts.on_error == "fail":
                 raise DataError(path, raw.index, str(e), raw.line) from None
             if reject is not None:
-                text = raw.text or json.dumps(raw.record, ensure_ascii=False, default=str)
+                text = raw.text or json.dumps(raw.record, default=str)  # ASCII: lone surrogates stay escapes
                 reject(Reject(str(path), raw.index, raw.line, str(e), text[: 1 << 20]))
             continue
         fmt = example.metadata["format"]
@@ -426,12 +668,20 @@ def _atomic_text(path: Path, newline: str | None = None) -> Iterator[IO[str]]:
         os.fsync(f.fileno())
 
 
+def dumps(row: Any, where: Path | str = "") -> str:
+    """Standard JSON only: NaN and infinities are refused, as no other JSON reader need accept them."""
+    try:
+        return json.dumps(row, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise RecordError(f"{where}: a value is NaN or infinite, which standard JSON cannot hold") from None
+
+
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     """Write dicts one per line, atomically; returns the count."""
     n = 0
     with _atomic_text(path) as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps(row, path) + "\n")
             n += 1
     return n
 
@@ -441,7 +691,7 @@ def _write_json(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     with _atomic_text(path) as f:
         f.write("[")
         for n, row in enumerate(rows, 1):
-            f.write(("," if n > 1 else "") + "\n" + json.dumps(row, ensure_ascii=False))
+            f.write(("," if n > 1 else "") + "\n" + dumps(row, path))
         f.write("\n]\n")
     return n
 
@@ -455,9 +705,7 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _csv_cell(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
+    return value if isinstance(value, str) else dumps(value)
 
 
 def _batches(rows: Iterable[Any], size: int = _BATCH) -> Iterator[list[Any]]:
@@ -485,7 +733,7 @@ def _spool(
     with tempfile.TemporaryFile("w+", encoding="utf-8", dir=near.parent) as f:
         for batch in _batches(rows):
             seen(batch)
-            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in batch)
+            f.writelines(dumps(row, near) + "\n" for row in batch)
         f.seek(0)
         yield _batches(map(json.loads, f), replay)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -12,6 +11,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, model_validator
 from rich.progress import Progress
 
+from lmtailor.io import dumps
 from lmtailor.progress import track
 from lmtailor.records import Example
 
@@ -29,7 +29,7 @@ class StepContext:
         self._file = open(ledger_path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def _write(self, entry: dict[str, Any]) -> None:
-        self._file.write(json.dumps({"step": self.step, **entry}, ensure_ascii=False) + "\n")
+        self._file.write(dumps({"step": self.step, **entry}, self._file.name) + "\n")
         self.counts[f"{entry['action']}:{entry['reason']}"] += 1
 
     def drop(self, ex: Example, reason: str, detail: str = "", twin: str | None = None, **extra: Any) -> None:

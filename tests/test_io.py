@@ -426,3 +426,77 @@ def test_first_alpaca_records_stream(shared_data: Path) -> None:
     assert [ex.messages[-1]["content"] for ex in read] == [r["output"] for r in raw]
     assert all(ex.metadata["source"] == str(path) and ex.metadata["index"] == i for i, ex in enumerate(read))
     assert sum(bool(r["input"]) for r in raw) > 100
+
+
+# ---------------------------------------------------------------- values no writer could pass on unchanged
+
+DEEP = b"[" * 10_000 + b"]" * 10_000
+REFUSED = {
+    "nested 10,000 levels": (DEEP, "nested deeper than 100 levels"),
+    "nested inside a field": (b'{"instruction": "a", "output": "b", "x": ' + DEEP + b"}", "nested deeper than 100"),
+    "a 5,000-digit integer": (b'{"instruction": "a", "output": "b", "n": ' + b"9" * 5000 + b"}", "4300 digits"),
+    "a lone surrogate": (b'{"instruction": "\\ud800 x", "output": "b"}', "field 'instruction' holds a lone surrogate"),
+    "a lone surrogate in a turn": (
+        b'{"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "\\udfff"}]}',
+        "field 'conversations[1].value' holds a lone surrogate",
+    ),
+    "NaN": (b'{"instruction": "a", "output": "b", "score": NaN}', "field 'score' is NaN"),
+    "-Infinity": (b'{"instruction": "a", "output": "b", "score": -Infinity}', "field 'score' is -Infinity"),
+    "a key twice": (b'{"instruction": "a", "output": "b", "output": "c"}', "the key 'output' appears twice"),
+}
+
+
+@pytest.mark.parametrize("defect", list(REFUSED))
+@pytest.mark.parametrize("container", ["jsonl", "json"])
+def test_values_json_cannot_carry_are_refused_at_read_time_alone(tmp_path: Path, defect: str, container: str) -> None:
+    """One policy for every container: the record is rejected with its field, the records around it read."""
+    bad, problem = REFUSED[defect]
+    path = tmp_path / f"data.{container}"
+    good = json.dumps(GOOD).encode()
+    path.write_bytes(b"\n".join([good, bad, good]) + b"\n" if container == "jsonl" else json_array(GOOD, bad, GOOD))
+    assert_fails_at(path, 1, problem)
+    kept = assert_skips(path, 1, problem, total=3)
+    assert [ex.id for ex in kept] == ["data:0", "data:2"]
+
+
+def test_a_surrogate_pair_is_one_character_not_a_defect(tmp_path: Path) -> None:
+    path = tmp_path / "emoji.jsonl"
+    path.write_bytes(b'{"instruction": "\\ud83d\\ude00", "output": "b"}\n')
+    assert next(read_examples(path)).messages[0]["content"] == "\U0001f600"
+
+
+def test_parquet_nan_is_refused_and_written_json_stays_standard(tmp_path: Path) -> None:
+    path = tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"instruction": ["a", "b"], "output": ["x", "y"], "score": [float("nan"), 1.0]}), path)
+    kept = assert_skips(path, 0, "field 'score' is NaN", total=2)
+    out = tmp_path / "out.jsonl"
+    write_examples(out, kept, "alpaca")
+    assert json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))["score"] == 1.0
+
+
+def test_a_json_array_with_a_syntax_error_keeps_the_records_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_bytes(b"[\n" + json.dumps(GOOD).encode() + b",\n" + json.dumps(GOOD).encode() + b",\n{oops}\n]")
+    seen, rejects = read_skipping(path)
+    assert [ex.id for ex in seen] == ["broken:0", "broken:1"]
+    assert [(r.index, r.line) for r in rejects] == [(2, 4)] and "{oops}" in rejects[0].raw
+
+
+@pytest.mark.parametrize(
+    ("tail", "problem"), [(b"", "the file ends inside the array"), (b"] trailing", "text after the array's")]
+)
+def test_a_json_array_that_is_cut_off_or_followed_by_text(tmp_path: Path, tail: bytes, problem: str) -> None:
+    path = tmp_path / "cut.json"
+    path.write_bytes(b"[" + json.dumps(GOOD).encode() + tail)
+    seen, rejects = read_skipping(path)
+    assert [ex.id for ex in seen] == ["cut:0"] and problem in rejects[0].reason
+
+
+def test_csv_unterminated_quote_costs_its_record_not_the_rows_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "quote.csv"
+    path.write_text('instruction,input,output\nfirst,,"left open\nsecond,,two\nthird,,three\n')
+    assert_fails_at(path, 0, "malformed CSV")
+    good, rejects = read_skipping(path)
+    assert [(r.index, r.line) for r in rejects] == [(0, 2)] and "quote left open" in rejects[0].reason
+    assert [ex.messages[0]["content"] for ex in good] == ["second", "third"]
+    assert [ex.metadata["index"] for ex in good] == [1, 2]

@@ -91,11 +91,15 @@ def test_killed_run_resumes_from_checkpoint(tmp_path: Path, sample: Path) -> Non
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    checkpoint = run / ".work" / "ckpt-2.jsonl"  # written once near_dedup (a whole-set step) is done
+    state = run / ".work" / "state.json"  # names checkpoint 2 once near_dedup (a whole-set step) is done
+
+    def checkpointed() -> bool:
+        return state.exists() and "2" in json.loads(state.read_text())["checkpoints"]
+
     deadline = time.time() + 120
-    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+    while not checkpointed() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    assert checkpoint.exists(), "the run never reached its near_dedup checkpoint"
+    assert checkpointed(), "the run never reached its near_dedup checkpoint"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (run / "manifest.json").exists()

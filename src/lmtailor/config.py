@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lmtailor.io import OnError
+from lmtailor.io import DataError, OnError, container_of
 from lmtailor.records import Format
 from lmtailor.steps.decontaminate import Decontaminate
 from lmtailor.steps.exact_dedup import ExactDedup
@@ -41,6 +41,8 @@ STEP_NAMES = (
     *("self_instruct", "backtranslate", "paraphrase", "failure_targets"),
     "judge",
 )
+# The files a curate run writes besides its output: an output of the same name would overwrite one of them.
+RUN_FILES = ("manifest.json", "ledger.jsonl", "rejects.jsonl", "clusters.jsonl", "quarantine.jsonl")
 NEED_RECIPE = ("decontaminate", "mix", "select", "findings", "classify")
 
 
@@ -68,8 +70,18 @@ class Recipe(BaseModel):
     @field_validator("output")
     @classmethod
     def _plain_name(cls, v: str) -> str:
-        if Path(v).name != v:
-            raise ValueError("output is a file name inside the run folder, e.g. curated.jsonl or curated.parquet")
+        """A real file name inside the run folder: "" or ".." would name the folder itself or its parent."""
+        plain = v.strip() == v and v not in ("", ".", "..") and "/" not in v and "\\" not in v
+        if not plain or v.startswith("."):
+            raise ValueError(
+                f"output is a file name inside the run folder, e.g. curated.jsonl or curated.parquet; got {v!r}"
+            )
+        if v in RUN_FILES:
+            raise ValueError(f"output {v!r} is one of the run folder's own files ({', '.join(RUN_FILES)})")
+        try:
+            container_of(Path(v))
+        except DataError as e:
+            raise ValueError(e.problem) from None
         return v
 
     @model_validator(mode="after")

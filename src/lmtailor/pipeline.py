@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -16,14 +17,15 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from lmtailor import __version__
-from lmtailor.config import Recipe
-from lmtailor.io import DataError, ReadOptions, Reject, read_examples, read_jsonl, write_examples, write_jsonl
+from lmtailor import __version__, rundir
+from lmtailor.config import RUN_FILES, Recipe
+from lmtailor.io import DataError, ReadOptions, Reject, dumps, read_examples, read_jsonl, write_examples, write_jsonl
 from lmtailor.progress import make_progress, track
 from lmtailor.records import Example
 from lmtailor.step import StepContext
 
 DEDUP_STEPS = ("exact_dedup", "near_dedup", "semantic_dedup")
+MANIFEST = "manifest.json"
 
 
 def _scan(path: Path) -> tuple[str, int]:
@@ -47,9 +49,13 @@ def _expected_records(path: Path, lines: int) -> int | None:
     if path.suffix in (".jsonl", ".ndjson"):
         return lines
     if path.suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(path).metadata.num_rows
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except (pa.ArrowException, OSError):
+            return None  # not Parquet after all: the reader says so, naming the file
     return None
 
 
@@ -78,7 +84,7 @@ def _tee(items: Iterable[Example], path: Path, commit: Callable[[], None]) -> It
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for ex in items:
-            f.write(json.dumps(ex.to_json(), ensure_ascii=False) + "\n")
+            f.write(dumps(ex.to_json(), path) + "\n")
             yield ex
     tmp.replace(path)
     commit()
@@ -90,9 +96,7 @@ class Run:
     def __init__(self, recipe: Recipe, out_dir: Path | str, *, fresh: bool = False, progress: bool = True):
         self.recipe, self.out = recipe, Path(out_dir)
         self.work = self.out / ".work"
-        if fresh and self.work.exists():
-            shutil.rmtree(self.work)
-        self.work.mkdir(parents=True, exist_ok=True)
+        self.fresh = fresh
         self.show_progress = progress
         self.stats: list[dict[str, Any]] = []
         self._resumed_stages = 0
@@ -109,6 +113,21 @@ class Run:
         # a step's identity is its settings plus the contents of the files it reads (eval sets, mix sources, …)
         steps = [(s.model_dump(mode="json"), [_scan(f.path)[0] for f in s.data_files()]) for s in recipe.steps]
         self.fingerprints = [_digest(base, steps[: i + 1]) for i in range(len(steps))]
+        self._refuse_overwriting_inputs()
+
+    def _refuse_overwriting_inputs(self) -> None:
+        """No file this run writes may be, or lie inside, a file it reads (`--out . --output data.jsonl` over
+        data.jsonl would replace the raw records with the curated ones), nor the run folder lie in an input."""
+        out = self.out.resolve()
+        written = [(out / name).resolve() for name in (self.recipe.output, *RUN_FILES)]
+        steps = self.recipe.steps
+        read = [Path(i.path) for i in self.recipe.inputs] + [Path(f.path) for s in steps for f in s.data_files()]
+        for path in read:
+            p = path.resolve()
+            if any(w == p or p.is_relative_to(w) for w in written):
+                raise DataError(path, None, f"is an input of the run and would be overwritten by its output in {out}")
+            if p.is_dir() and out.is_relative_to(p):
+                raise DataError(path, None, f"is an input folder; the run folder {out} cannot lie inside it")
 
     # ------------------------------------------------------------ state
 
@@ -146,7 +165,7 @@ class Run:
 
         def reject(r: Reject) -> None:
             count["rejected"] += 1
-            rejects.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+            rejects.write(dumps(r.to_json(), rejects.name) + "\n")
 
         def done(n: int, seconds: float) -> None:
             rejects.close()
@@ -202,21 +221,48 @@ class Run:
     # ------------------------------------------------------------ run
 
     def execute(self) -> dict[str, Any]:
-        started = time.time()
-        start = self._resume_point()
-        with make_progress(self.show_progress) as progress:
-            if start == 0:
-                stream = self._read(progress)
-            else:
-                stream = (Example.from_json(d) for d in read_jsonl(self.work / f"ckpt-{start - 1}.jsonl"))
-            for j in range(start, len(self.recipe.steps)):
-                stream = self._step(j, stream, progress)
-            first = next(stream, None)
-            fmt = self.recipe.output_format or (first.metadata.get("format", "alpaca") if first else "alpaca")
-            kept = write_examples(self.out / self.recipe.output, chain([first] if first else [], stream), fmt)
-        return self._finish(kept, fmt, start, time.time() - started)
+        """Run under the folder's lock; the earlier run's files stay whole until this one's are all staged."""
+        with rundir.locked(self.out):
+            if self.fresh and self.work.exists():
+                shutil.rmtree(self.work)
+            self.work.mkdir(exist_ok=True)
+            shutil.rmtree(self.staged, ignore_errors=True)
+            self.staged.mkdir()
+            started = time.time()
+            start = self._resume_point()
+            with make_progress(self.show_progress) as progress:
+                if start == 0:
+                    stream = self._read(progress)
+                else:
+                    stream = (Example.from_json(d) for d in read_jsonl(self.work / f"ckpt-{start - 1}.jsonl"))
+                for j in range(start, len(self.recipe.steps)):
+                    stream = self._step(j, stream, progress)
+                first = next(stream, None)
+                fmt = self.recipe.output_format or (first.metadata.get("format", "alpaca") if first else "alpaca")
+                kept = write_examples(self.staged / self.recipe.output, chain([first] if first else [], stream), fmt)
+            manifest, names = self._finish(kept, fmt, start, time.time() - started)
+            return self._publish(manifest, names)
 
-    def _finish(self, kept: int, fmt: str, resumed_at: int, seconds: float) -> dict[str, Any]:
+    @property
+    def staged(self) -> Path:
+        """Where the run's files are written before they replace the earlier run's, all at once."""
+        return self.work / "staged"
+
+    def _publish(self, manifest: dict[str, Any], names: list[str]) -> dict[str, Any]:
+        """Replace the earlier run's files with this one's, then write the manifest: until it is written the
+        folder has none, so a run killed in between is seen as unfinished rather than as the earlier run."""
+        rundir.begin(self.out, MANIFEST)
+        for name in dict.fromkeys([*names, "quarantine.jsonl"]):  # an earlier run's quarantine is not this one's
+            target, new = self.out / name, self.staged / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # a `datasets` folder: os.replace cannot put a folder over another
+            else:
+                target.unlink(missing_ok=True)
+            if new.exists():
+                os.replace(new, target)
+        return rundir.commit(self.out, MANIFEST, manifest, names)
+
+    def _finish(self, kept: int, fmt: str, resumed_at: int, seconds: float) -> tuple[dict[str, Any], list[str]]:
         parts = [self.work / f"ledger-{j}.jsonl" for j in range(len(self.recipe.steps))]
         clusters: dict[tuple[str, str], dict[str, Any]] = {}
         quarantined: list[dict[str, Any]] = []
@@ -231,13 +277,13 @@ class Run:
                     quarantined.append(e["record"])
                 yield e
 
-        write_jsonl(self.out / "ledger.jsonl", ledger())
-        write_jsonl(self.out / "rejects.jsonl", read_jsonl(self.work / "rejects.jsonl"))
-        write_jsonl(self.out / "clusters.jsonl", clusters.values())
+        names = [self.recipe.output, "ledger.jsonl", "rejects.jsonl", "clusters.jsonl"]
+        write_jsonl(self.staged / "ledger.jsonl", ledger())
+        write_jsonl(self.staged / "rejects.jsonl", read_jsonl(self.work / "rejects.jsonl"))
+        write_jsonl(self.staged / "clusters.jsonl", clusters.values())
         if quarantined:
-            write_jsonl(self.out / "quarantine.jsonl", quarantined)
-        else:
-            (self.out / "quarantine.jsonl").unlink(missing_ok=True)  # an earlier run's, not this one's
+            write_jsonl(self.staged / "quarantine.jsonl", quarantined)
+            names.append("quarantine.jsonl")
         read = self.stats[0]
         dropped = sum(s.get("dropped", 0) for s in self.stats)
         added = sum(s.get("added", 0) for s in self.stats)
@@ -258,10 +304,7 @@ class Run:
             "resumed_at_step": resumed_at or None,
             "seconds": round(seconds, 2),
         }
-        tmp = self.out / ".manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-        tmp.replace(self.out / "manifest.json")
-        return manifest
+        return manifest, names
 
 
 def curate(recipe: Recipe, out_dir: Path | str, *, fresh: bool = False, progress: bool = True) -> dict[str, Any]:

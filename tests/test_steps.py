@@ -269,3 +269,39 @@ def test_recipe_errors_name_the_field(tmp_path: Path) -> None:
     assert "steps.2.filter.languages" in msg and "xx" in msg
     with pytest.raises(RecipeError, match=r"distinct file names.*train is used twice"):
         Recipe.parse({"inputs": ["a/train.jsonl", "b/train.jsonl"]})
+
+
+def test_an_empty_stream_flows_through_every_step(tmp_path: Path) -> None:
+    """Every record rejected at read time (here `{}`): each step must take no examples and give none."""
+    src = tmp_path / "nothing.jsonl"
+    src.write_text("{}\n{}\n")
+    other = tmp_path / "eval.jsonl"
+    write_examples(other, [alpaca("Name a colour.", "Blue.")], "alpaca")
+    findings = tmp_path / "findings.jsonl"
+    findings.write_text("")
+    steps = [{"step": "normalize", "sql": {"dialect": "sqlite"}}, {"step": "exact_dedup"}, {"step": "near_dedup"},
+             {"step": "semantic_dedup"}, {"step": "filter"}, {"step": "decontaminate", "eval": [{"path": str(other)}]},
+             {"step": "select", "n": 5}, {"step": "findings", "path": str(findings)}]  # fmt: skip
+    recipe = Recipe.parse({"inputs": [str(src)], "steps": steps, "on_error": "skip"})
+    manifest = curate(recipe, tmp_path / "run", progress=False)
+    assert manifest["counts"] == {"input": 2, "rejected": 2, "dropped": 0, "added": 0, "kept": 0, "accounted": True}
+    assert [s["out"] for s in manifest["steps"]] == [0] * 9
+    assert (tmp_path / "run" / "curated.jsonl").read_text() == ""
+
+
+def test_embedding_cache_keys_each_text_alone(tmp_path: Path) -> None:
+    """Keys joined with NUL once let one text ("A\\n\\x00A\\n") stand for two ("A\\n", "A\\n") and hand them
+    one cached vector, so the two copies were never compared. Each text is now keyed on its own."""
+    from lmtailor.embeddings import embed
+
+    poison = "Name a dog breed.\n\x00Name a dog breed.\n"
+    single = embed([poison])
+    pair = embed(["Name a dog breed.\n", "Name a dog breed.\n"])
+    assert pair.shape == (2, 384) and float(pair[0] @ pair[1]) > 0.999 and float(single[0] @ pair[0]) < 0.999
+    rows, ledger = run_steps(
+        tmp_path,
+        [alpaca(poison.rstrip("\n"), "Labrador.", i=0), alpaca("Name a dog breed.", "Poodle.", i=1),
+         alpaca("Name a dog breed.", "Beagle.", i=2)],
+        [{"step": "semantic_dedup"}],
+    )  # fmt: skip
+    assert [(e["id"], e["reason"], e["twin"]) for e in ledger] == [("in:2", "semantic_duplicate", "in:1")]

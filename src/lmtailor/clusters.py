@@ -29,7 +29,7 @@ def components(n: int, pairs: np.ndarray) -> np.ndarray:
         ri, rj = find(i), find(j)
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
-    return np.array([find(i) for i in range(n)])
+    return np.array([find(i) for i in range(n)], dtype=np.int64)  # typed even when empty: bincount needs ints
 
 
 def score_of(ex: Example, key: str) -> float:

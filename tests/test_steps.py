@@ -305,3 +305,4 @@ def test_embedding_cache_keys_each_text_alone(tmp_path: Path) -> None:
         [{"step": "semantic_dedup"}],
     )  # fmt: skip
     assert [(e["id"], e["reason"], e["twin"]) for e in ledger] == [("in:2", "semantic_duplicate", "in:1")]
+    assert [r["output"] for r in rows] == ["Labrador.", "Poodle."]

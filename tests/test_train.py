@@ -343,6 +343,16 @@ def test_a_run_folder_of_another_config_is_refused(sql_data: Path, tiny_model: P
     assert result.exit_code == 2 and "different config" in result.output and "--restart" in result.output
 
 
+def test_a_second_training_into_a_busy_folder_is_refused(sql_data: Path, tiny_model: Path, tmp_path: Path) -> None:
+    from lmtailor import rundir
+
+    run = tmp_path / "busy"
+    with rundir.locked(run):  # as a training run in another process holds it
+        result = runner.invoke(app, _train_args(sql_data, run, tiny_model, "--max-steps", "1"))
+    assert result.exit_code == 2 and "another lmtailor run" in result.output
+    assert not (run / "config.json").exists()
+
+
 def test_clear_errors(sql_data: Path, tmp_path: Path) -> None:
     """Each refusal names what is wrong, before any model is loaded where it can."""
     cases = [

@@ -16,11 +16,13 @@ import random
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from transformers import PrinterCallback, set_seed
 
+from lmtailor import rundir
 from lmtailor.cachedir import cache_dir
 from lmtailor.io import ReadOptions, atomic_path, read_examples, write_jsonl
 from lmtailor.progress import console, make_progress
@@ -40,7 +42,14 @@ from lmtailor.train.trainer import (
 
 
 def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
-    """Run (or resume) the training `cfg` describes; returns the manifest."""
+    """Run (or resume) the training `cfg` describes; returns the manifest. The writing rank holds the run
+    folder's lock, so a second training into the same folder is refused instead of mixing checkpoints."""
+    main = int(os.environ.get("RANK", "0")) == 0  # under accelerate/torchrun only rank 0 measures and writes
+    with rundir.locked(cfg.out) if main else nullcontext():
+        return _train(cfg, restart, main)
+
+
+def _train(cfg: TrainConfig, restart: bool, main: bool) -> dict[str, Any]:
     from lmtailor.evaluate.report import compare, measure, render_table
 
     out = cfg.out
@@ -57,7 +66,6 @@ def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
 
     set_seed(cfg.seed)  # the adapter's initial weights: a resumed run must start from the same ones
     model = load_model(path, cfg)
-    main = int(os.environ.get("RANK", "0")) == 0  # under accelerate/torchrun only rank 0 measures and writes
 
     scored = eval_ex[: cfg.eval_limit] if cfg.eval_limit is not None else eval_ex
 
@@ -142,7 +150,11 @@ def _claim(out: Path, cfg: TrainConfig, restart: bool) -> None:
     saved = out / "config.json"
     current = json.loads(cfg.model_dump_json(exclude={"progress"}))
     if restart and out.exists():
-        shutil.rmtree(out)
+        for p in out.iterdir():  # all but the lock this run holds
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            elif p.name != rundir.LOCK:
+                p.unlink()
     if saved.exists() and json.loads(saved.read_text(encoding="utf-8")) != current:
         raise TrainError(f"{out} holds a run with a different config; pass --restart to replace it or choose --out")
     out.mkdir(parents=True, exist_ok=True)

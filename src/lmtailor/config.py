@@ -103,8 +103,8 @@ class Recipe(BaseModel):
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise RecipeError(f"{path}: {e}") from None
+        except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError) as e:
+            raise RecipeError(f"{path}: {e or 'nested too deeply'}") from None
         if not isinstance(data, dict):
             raise RecipeError(f"{path}: a recipe is a mapping with inputs, steps, ...")
         data.update(overrides or {})

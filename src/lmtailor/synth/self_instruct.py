@@ -11,7 +11,6 @@ over_target. A round's sampling seed is part of the cache key, so a rerun replay
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Iterable, Iterator
@@ -20,11 +19,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from lmtailor.io import DataError, write_jsonl
+from lmtailor.io import DataError, check_value, parse_json, write_jsonl
 from lmtailor.llm.client import LLM
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
-from lmtailor.records import Example
+from lmtailor.records import Example, RecordError
 from lmtailor.step import Step, StepContext
 from lmtailor.synth.candidates import length_problem, one_line, report, text_of
 from lmtailor.synth.novelty import RougeIndex
@@ -245,14 +244,17 @@ def convert_seed_tasks(path: Path, target: Path) -> int:
     stay as extra fields. Returns the number of tasks."""
 
     def records() -> Iterator[dict[str, Any]]:
-        with open(path, encoding="utf-8") as f:
-            for i, line in enumerate(f):
-                if not line.strip():
+        with open(path, "rb") as f:
+            for i, data in enumerate(f):
+                if not data.strip():
                     continue
                 try:
-                    task = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(path, i, f"not JSON: {e.msg}", i + 1) from None
+                    task = parse_json(data.decode("utf-8"))
+                    check_value(task)  # what lmtailor's readers refuse, refused here too
+                except UnicodeDecodeError as e:
+                    raise DataError(path, i, f"not valid UTF-8 ({e.reason})", i + 1) from None
+                except RecordError as e:
+                    raise DataError(path, i, str(e), i + 1) from None
                 instances = task.get("instances") if isinstance(task, dict) else None
                 if not isinstance(task, dict) or not isinstance(task.get("instruction"), str):
                     raise DataError(path, i, "a seed task needs a string 'instruction'", i + 1)
@@ -272,10 +274,10 @@ def is_seed_tasks(path: Path) -> bool:
     """Whether `path` is in self-instruct's seed format (which lmtailor's readers do not take as it is)."""
     if path.suffix not in (".jsonl", ".ndjson") or not path.is_file():
         return False
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         first = next((line for line in f if line.strip()), "")
     try:
-        record = json.loads(first)
-    except json.JSONDecodeError:
+        record = parse_json(first)
+    except RecordError:
         return False
     return isinstance(record, dict) and "instances" in record and "output" not in record

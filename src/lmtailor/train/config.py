@@ -94,7 +94,12 @@ class TrainConfig(BaseModel):
     @classmethod
     def load(cls, path: Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
         """A YAML config with CLI overrides on top; relative data paths are taken from the YAML's folder."""
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError) as e:
+            raise ValueError(f"{path}: {e or 'nested too deeply'}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a training config is a mapping with train, method, ...")
         for key in ("train", "eval"):
             for spec in data.get(key, []):
                 if isinstance(spec, dict) and "path" in spec and not Path(spec["path"]).is_absolute():

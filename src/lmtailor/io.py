@@ -56,7 +56,6 @@ ON_ERROR = ("fail", "skip")
 # Deeper records are refused: nothing in a training example nests this deep, and Python's own parser and
 # serialiser recurse (a file nested 10,000 levels would end a run with RecursionError far from the reader).
 MAX_DEPTH = 100
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DataError(ValueError):
@@ -154,13 +153,19 @@ def check_value(value: Any) -> None:
     """Refuse what lmtailor could not write back unchanged as standard UTF-8 JSON: lone surrogates (an
     escaped half of a pair, `\\ud800`), NaN and infinities, and nesting past MAX_DEPTH. One policy for every
     container, applied as records are read, so no step or writer meets them."""
+    if type(value) is dict and all(type(v) is str for v in value.values()):  # alpaca and the like: one pass in C
+        try:
+            "".join([*value, *value.values()]).encode("utf-8")
+            return
+        except UnicodeEncodeError:
+            pass  # find the field below, for the message
     stack: list[tuple[Any, int, tuple[Any, ...]]] = [(value, 0, ())]
     while stack:
         v, depth, where = stack.pop()
         if isinstance(v, str):
-            if _SURROGATE.search(v):
-                bad = _SURROGATE.search(v).group()  # type: ignore[union-attr]
-                raise RecordError(f"{_path(where)} holds a lone surrogate {bad!r}, which is not text UTF-8 can hold")
+            if bad := _lone_surrogate(v):
+                half = f"a lone surrogate {bad!r} (half of a UTF-16 pair)"
+                raise RecordError(f"{_path(where)} holds {half}, which UTF-8 cannot encode")
         elif isinstance(v, float):
             if not math.isfinite(v):
                 name = "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
@@ -170,9 +175,20 @@ def check_value(value: Any) -> None:
                 raise RecordError(f"nested deeper than {MAX_DEPTH} levels")
             items = v.items() if isinstance(v, dict) else enumerate(v)
             for k, x in items:
-                if isinstance(k, str) and _SURROGATE.search(k):
-                    raise RecordError(f"a key in {_path(where)} holds a lone surrogate, which UTF-8 cannot hold")
+                if isinstance(k, str) and _lone_surrogate(k):
+                    raise RecordError(f"a key in {_path(where)} holds a lone surrogate, which UTF-8 cannot encode")
                 stack.append((x, depth + 1, (*where, k)))
+
+
+def _lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in `text`, if any (ASCII text, the common case, is known at once)."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError as e:
+        return text[e.start]
 
 
 def _path(where: tuple[Any, ...]) -> str:
@@ -231,24 +247,24 @@ class _Text:
     """A growing window of a file's decoded text, addressed by absolute character positions."""
 
     def __init__(self, f: IO[bytes]):
-        # Bad bytes decode to lone surrogates (surrogateescape) so that reading stops where they are, not at
-        # the start of the block that holds them.
-        self._f, self._decode = f, codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self._f, self._decode = f, codecs.getincrementaldecoder("utf-8")()
         self.buf, self.base, self.eof = "", 0, False
         self._at, self._line = 0, 1  # a position and its line number, moved forward as reading goes on
-        self.bad_at: int | None = None  # where the first byte that is not UTF-8 is
+        self.bad_at: int | None = None  # where the first byte that is not UTF-8 is: reading ends there
 
     def more(self) -> bool:
-        """Read the next block; False at the end of the file."""
+        """Read the next block; False at the end of the file (or at a byte that is not UTF-8)."""
         if self.eof:
             return False
         block = self._f.read(_BLOCK)
         self.eof = not block
-        text = self._decode.decode(block, final=self.eof)
-        if self.bad_at is None and (bad := _ESCAPED.search(text)):
-            self.bad_at = self.base + len(self.buf) + bad.start()
-            self._bad = bytes([ord(bad.group()) - 0xDC00])
-        self.buf += text
+        try:
+            self.buf += self._decode.decode(block, final=self.eof)
+        except UnicodeDecodeError as e:  # keep the text before the bad byte, so the records there are read
+            self.bad_at = self.base + len(self.buf) + len(e.object[: e.start].decode("utf-8"))
+            self._bad = e.object[e.start : e.start + 1]
+            self.buf += e.object[: e.start].decode("utf-8") + "\ufffd"
+            self.eof = True
         return True
 
     def check(self, end: int) -> None:
@@ -264,9 +280,8 @@ class _Text:
         return self.buf[pos - self.base] if pos - self.base < len(self.buf) else ""
 
     def shown(self, pos: int, size: int = 2000) -> str:
-        """The text from `pos` for a reject, its bad bytes as U+FFFD so that it can be written out."""
-        part = self.buf[pos - self.base : pos - self.base + size]
-        return part.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        """The text from `pos`, for a reject."""
+        return self.buf[pos - self.base : pos - self.base + size]
 
     def skip_space(self, pos: int) -> int:
         while self.char(pos).isspace():
@@ -286,7 +301,6 @@ class _Text:
 
 
 _SPACE = re.compile(r"[ \t\r\n]*")
-_ESCAPED = re.compile("[\udc80-\udcff]")
 # A JSON string or a bracket: enough to find where a value that parses but is refused (too deep, a key twice)
 # ends, so that reading goes on with the next record.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
@@ -365,7 +379,7 @@ def _json_item(text: _Text, decoder: json.JSONDecoder, index: int, pos: int, lim
                 text.check(text.base + end)
                 return _Raw(index, line, record), text.base + end
         except json.JSONDecodeError as e:
-            text.check(text.base + e.pos + 1)
+            text.check(text.base + len(text.buf))  # text ends at a bad byte: that is what cut the record off
             if len(text.buf) - at <= limit and text.more():
                 continue  # the record may only be cut off at the block's end
             if len(text.buf) - at > limit:

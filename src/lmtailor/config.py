@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lmtailor.io import DataError, OnError, container_of
@@ -26,6 +25,7 @@ from lmtailor.synth.failures import FailureTargets
 from lmtailor.synth.judge import Judge
 from lmtailor.synth.paraphrase import Paraphrase
 from lmtailor.synth.self_instruct import SelfInstruct
+from lmtailor.yamlfile import read_mapping
 
 AnyStep = Annotated[
     Normalize | ExactDedup | NearDedup | SemanticDedup | Filter | Decontaminate | Mix | Select | Findings
@@ -102,11 +102,9 @@ class Recipe(BaseModel):
         """Read a YAML recipe; relative data paths are taken from the recipe's folder."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError) as e:
-            raise RecipeError(f"{path}: {e or 'nested too deeply'}") from None
-        if not isinstance(data, dict):
-            raise RecipeError(f"{path}: a recipe is a mapping with inputs, steps, ...")
+            data = read_mapping(path, "a recipe is a mapping with inputs, steps, ...")
+        except ValueError as e:
+            raise RecipeError(str(e)) from None
         data.update(overrides or {})
         recipe = cls.parse(data, str(path))
         return recipe.relative_to(path.parent)

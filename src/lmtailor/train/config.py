@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lmtailor.evaluate.report import EvalConfig
 from lmtailor.train.template import TemplateConfig
+from lmtailor.yamlfile import read_mapping
 
 
 class DataSpec(BaseModel):
@@ -94,12 +94,7 @@ class TrainConfig(BaseModel):
     @classmethod
     def load(cls, path: Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
         """A YAML config with CLI overrides on top; relative data paths are taken from the YAML's folder."""
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError) as e:
-            raise ValueError(f"{path}: {e or 'nested too deeply'}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a training config is a mapping with train, method, ...")
+        data = read_mapping(path, "a training config is a mapping with train, method, ...")
         for key in ("train", "eval"):
             for spec in data.get(key, []):
                 if isinstance(spec, dict) and "path" in spec and not Path(spec["path"]).is_absolute():

@@ -164,3 +164,11 @@ def test_stale_temporaries_of_a_killed_write_are_removed(tmp_path: Path) -> None
 def test_recipe_output_names_are_checked_where_recipes_are_parsed() -> None:
     with pytest.raises(RecipeError, match="output is a file name inside the run folder"):
         Recipe.parse({"inputs": ["x.jsonl"], "output": ""})
+
+
+@pytest.mark.parametrize("content", [b"not parquet at all", b"PAR1\x00\x00truncated"])
+def test_a_file_named_parquet_that_is_not_is_a_clean_error(tmp_path: Path, content: bytes) -> None:
+    fake = tmp_path / "fake.parquet"
+    fake.write_bytes(content)
+    result = curate_cli(fake, "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "not a readable Parquet file" in result.output, result.output

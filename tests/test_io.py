@@ -500,3 +500,12 @@ def test_csv_unterminated_quote_costs_its_record_not_the_rows_after_it(tmp_path:
     assert [(r.index, r.line) for r in rejects] == [(0, 2)] and "quote left open" in rejects[0].reason
     assert [ex.messages[0]["content"] for ex in good] == ["second", "third"]
     assert [ex.metadata["index"] for ex in good] == [1, 2]
+
+
+def test_csv_stray_quotes_on_one_line_read_as_before(tmp_path: Path, shared_data: Path) -> None:
+    """Defog's questions hold `"... to be "in inventory" if ..."`: one line, so no row was swallowed, and the
+    field reads as Python's csv has always read it."""
+    path = shared_data / "text2sql" / "defog" / "questions_gen_postgres.csv"
+    read = list(read_examples(path, ReadOptions(columns={"question": "instruction", "query": "output"})))
+    assert len(read) == 210
+    assert any('be in inventory" if is_in_inventory is True."' in ex.messages[0]["content"] for ex in read)

@@ -403,8 +403,8 @@ def _stopped(text: _Text, index: int, pos: int, problem: str) -> _Raw:
 
 
 class _CsvLines:
-    """A CSV file's decoded lines, keeping those of the record being parsed so that a malformed record (an
-    unterminated quote swallows every line after it) can be given up and parsing resumed on its second line.
+    """A CSV file's decoded lines, keeping those of the record being parsed so that the record can be parsed
+    again, or given up and parsing resumed on its second line.
 
     Lines are decoded one at a time so that a bad byte costs its own record, not the rest of the file.
     """
@@ -434,7 +434,12 @@ class _CsvLines:
     def start(self) -> int:
         """Begin a record; returns its first line's number."""
         self.record = []
-        return (self._again[0][0] if self._again else self._number + 1)
+        return self._again[0][0] if self._again else self._number + 1
+
+    def rewind(self) -> None:
+        """Read the record's lines again."""
+        self._again.extendleft(reversed(self.record))
+        self.record = []
 
     def give_up(self) -> str:
         """Drop the record's first line and read its other lines again; returns the dropped record's text."""
@@ -443,45 +448,66 @@ class _CsvLines:
         self.record = []
         return text
 
+    def problem(self) -> str | None:
+        return next((p for _, _, p in self.record if p), None)
+
+
+def _csv_row(lines: _CsvLines, limit: int) -> list[str] | None:
+    """The next record's cells (None at the end), or RecordError for a malformed record.
+
+    A record is parsed strictly first. One that fails is parsed again as Python's csv does by default, which
+    keeps a stray quote inside a quoted field as text (Defog's questions have `"... to be "in inventory" if
+    ..."`), unless that reading runs over several lines: then a quote left open has swallowed the rows after
+    it, and the record is malformed.
+    """
+    try:
+        return next(csv.reader(lines, strict=True), None)
+    except csv.Error as e:
+        error = e
+    lines.rewind()
+    try:
+        cells = next(csv.reader(lines, strict=False), None)
+        if cells is not None and len(lines.record) == 1:
+            return cells
+    except csv.Error:
+        pass
+    if "field larger" in str(error):
+        raise RecordError(_over_limit("a field is", limit))
+    raise RecordError(f"malformed CSV: {error} (a quote left open?)")
+
 
 def _raw_csv(path: Path, limit: int) -> Iterator[_Raw]:
     """Rows as dicts; columns named like a chat format's lists hold JSON (as `write_examples` writes them).
 
-    The dialect is read strictly: a quote left open or text after a closing quote makes the record malformed,
-    and it is rejected alone instead of silently taking the following rows into one field.
+    A malformed record is rejected alone (see `_csv_row`) instead of silently taking the rows after it.
     """
     csv.field_size_limit(limit)
     with open(path, "rb") as f:
         _skip_bom(f)
         lines = _CsvLines(f)
-        reader = csv.reader(lines, strict=True)
         line = lines.start()
         try:
-            header = next(reader, None)
-        except csv.Error as e:
-            raise DataError(path, None, f"the header is malformed CSV: {e}", line=line) from None
+            header = _csv_row(lines, limit)
+        except RecordError as e:
+            raise DataError(path, None, f"the header is {e}", line=line) from None
         if header is None:
             return
-        if problem := next((p for _, _, p in lines.record if p), None):
+        if problem := lines.problem():
             raise DataError(path, None, f"the header is {problem}")
         index = 0
         while True:
             line = lines.start()
             try:
-                if (cells := next(reader, None)) is None:
+                if (cells := _csv_row(lines, limit)) is None:
                     return
-            except csv.Error as e:
-                big = "field larger" in str(e)
-                problem = _over_limit("a field is", limit) if big else f"malformed CSV: {e} (a quote left open?)"
-                yield _Raw(index, line, error=problem, text=lines.give_up())
-                reader = csv.reader(lines, strict=True)
+            except RecordError as e:
+                yield _Raw(index, line, error=str(e), text=lines.give_up())
                 index += 1
                 continue
             if not cells:
                 continue
-            undecodable = next((p for _, _, p in lines.record if p), None)
             text = json.dumps(cells, ensure_ascii=False)
-            if undecodable:
+            if undecodable := lines.problem():
                 yield _Raw(index, line, error=undecodable, text=text)
             elif len(cells) != len(header):
                 yield _Raw(index, line, error=f"has {len(cells)} cells but the header has {len(header)}", text=text)

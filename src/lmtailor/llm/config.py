@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from rich.progress import Progress
 
 from lmtailor.llm.backend import Backend
 from lmtailor.llm.cache import ResponseCache
 from lmtailor.llm.client import LLM
-from lmtailor.llm.types import BackendError
+from lmtailor.llm.types import BackendError, redact_url
 
 # USD per million (prompt, completion) tokens: list prices when this table was written. Set `price` in the
 # backend config for any other model or when prices change; servers you run yourself cost nothing per call.
@@ -45,9 +45,15 @@ class BackendConfig(BaseModel):
     extra_body: dict[str, Any] = {}  # openai: server-specific request fields, e.g. {repeat_penalty: 1.0}
     cache: bool = True
 
+    @field_serializer("base_url")
+    def _redacted(self, url: str | None) -> str | None:
+        """Every dump (the manifest's recipe, step fingerprints) holds the URL without its credentials; the
+        field itself keeps them for the requests."""
+        return redact_url(url) if url else url
+
     def describe(self) -> dict[str, str | None]:
         model = self.model or "embedded gemma-3-270m"
-        return {"backend": self.kind, "model": model, "lora": self.lora, "base_url": self.base_url}
+        return {"backend": self.kind, "model": model, "lora": self.lora, "base_url": self._redacted(self.base_url)}
 
 
 def open_backend(cfg: BackendConfig) -> Backend:

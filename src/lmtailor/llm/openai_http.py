@@ -5,6 +5,9 @@ template). A batch is sent with up to `concurrency` requests in flight and at mo
 second; connect errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter (honouring
 Retry-After), other 4xx are not, because asking again cannot help.
 
+Requests go to the base URL as given (httpx sends its `user:password@` as basic auth); everything that is
+written down (identity, error messages) holds it redacted, since identities end up in manifests.
+
 Constrained decoding to a JSON schema differs between servers, so `schema_format` picks the dialect:
 - "json_object" (default; llama.cpp and llama-cpp-python servers): chat requests carry
   response_format {"type": "json_object", "schema": ...}; text requests carry a GBNF `grammar` built from the
@@ -15,25 +18,32 @@ Constrained decoding to a JSON schema differs between servers, so `schema_format
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 
 from lmtailor.llm.backend import Backend
-from lmtailor.llm.types import BackendError, Completion, GenParams, LogLik, Prompt
+from lmtailor.llm.types import BackendError, Completion, GenParams, LogLik, Prompt, redact_url
 
 RETRY_STATUS = {408, 409, 429}  # plus every 5xx
 # Tokenize endpoints outside the OpenAI API, at the server root: llama-cpp-python's, then llama.cpp's and vLLM's
 # (one body serves both: llama.cpp reads `content`, vLLM reads `prompt`).
 TOKENIZE_ENDPOINTS = ("/extras/tokenize", "/tokenize")
+
+
+class InsecureKeyWarning(UserWarning):
+    """A key or password about to cross the network unencrypted."""
 
 
 class HTTPStatusError(BackendError):
@@ -82,6 +92,7 @@ class OpenAIBackend(Backend):
         sent with every generation request, e.g. {"repeat_penalty": 1.0} for llama-cpp-python's server, whose
         default of 1.1 departs from the OpenAI API's no penalty."""
         self.base_url = base_url.rstrip("/")
+        self.shown_url = redact_url(self.base_url)  # the only form of the URL that is written anywhere
         self.model = model
         self.price = price
         self.timeout = timeout
@@ -90,6 +101,7 @@ class OpenAIBackend(Backend):
         self.schema_format = schema_format
         self.extra_body = dict(extra_body or {})
         key = os.environ.get(api_key_env)
+        self._warn_if_sent_in_clear(f"the API key in ${api_key_env}" if key else None)
         self._http = httpx.Client(
             headers={"Authorization": f"Bearer {key}"} if key else {},
             timeout=timeout,
@@ -99,9 +111,27 @@ class OpenAIBackend(Backend):
         self._limiter = RateLimiter(rate_limit) if rate_limit else None
         self._tokenizer: tuple[str, int] | None = None  # endpoint that answered, tokens it adds to every text
 
+    def _warn_if_sent_in_clear(self, key_from: str | None) -> None:
+        """Warn when a key (`key_from` says where it came from) or the URL's password would travel over plain
+        http to another machine."""
+        try:
+            parts = urlsplit(self.base_url)
+            password = parts.password
+        except ValueError:
+            return  # not a URL httpx can use either: the first request says so
+        sent = [s for s in (key_from, "the password in base_url" if password else None) if s]
+        if sent and parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+            warnings.warn(
+                f"{' and '.join(sent)} will be sent over plain http to {self.shown_url}, readable by anything on "
+                "the way; use https, or a server on this machine",
+                InsecureKeyWarning,
+                stacklevel=3,
+            )
+
     def identity(self) -> dict[str, Any]:
         # The same model name on another server may be another build or quantisation; the URL is part of it.
-        out = {**super().identity(), "base_url": self.base_url}
+        # Redacted: credentials do not change the answers, and identities are written into manifests.
+        out = {**super().identity(), "base_url": self.shown_url}
         if self.extra_body:
             out["extra_body"] = self.extra_body
         return out
@@ -148,7 +178,7 @@ class OpenAIBackend(Backend):
                 raise TypeError(f"the text is {type(text).__name__}")
         except (KeyError, IndexError, TypeError) as e:
             field = "choices[0].message.content" if chat else "choices[0].text"
-            raise BackendError(f"{self.base_url}{url} answered JSON without {field} ({e}): {raw[:300]!r}") from None
+            raise BackendError(f"{self.shown_url}{url} answered JSON without {field} ({e}): {raw[:300]!r}") from None
         usage = data.get("usage") or {}
         return Completion(
             text,
@@ -179,19 +209,19 @@ class OpenAIBackend(Backend):
             offsets, logprobs, tops = lp["text_offset"], lp["token_logprobs"], lp["top_logprobs"]
         except (KeyError, IndexError, TypeError):
             raise BackendError(
-                f"{self.base_url}/completions returned no prompt logprobs (echo=true, logprobs=1), so it cannot "
+                f"{self.shown_url}/completions returned no prompt logprobs (echo=true, logprobs=1), so it cannot "
                 f"score continuations; use a server that does (llama.cpp, llama-cpp-python, vLLM): {raw[:300]!r}"
             ) from None
         n = len(offsets) - int((data.get("usage") or {}).get("completion_tokens", 1))  # drop what it generated
         ends = [*offsets[1:n], len(prompt)]
         picked = [i for i in range(n) if ends[i] > len(context)]
         if not picked:
-            raise BackendError(f"{self.base_url}: no token of the continuation {continuation!r} came back")
+            raise BackendError(f"{self.shown_url}: no token of the continuation {continuation!r} came back")
         total, greedy = 0.0, True
         for i in picked:
             if logprobs[i] is None:
                 raise BackendError(
-                    f"{self.base_url} gave no logprob for the prompt's first token; give a non-empty context"
+                    f"{self.shown_url} gave no logprob for the prompt's first token; give a non-empty context"
                 )
             total += logprobs[i]
             greedy = greedy and logprobs[i] >= max((tops[i] or {}).values(), default=logprobs[i]) - 1e-6
@@ -207,8 +237,8 @@ class OpenAIBackend(Backend):
                 if e.status not in (404, 405):
                     raise
         raise BackendError(
-            f"{self._root()} has no tokenize endpoint (tried {', '.join(TOKENIZE_ENDPOINTS)}): token counts need "
-            "a llama.cpp, llama-cpp-python or vLLM server"
+            f"{self._root(self.shown_url)} has no tokenize endpoint (tried {', '.join(TOKENIZE_ENDPOINTS)}): token "
+            "counts need a llama.cpp, llama-cpp-python or vLLM server"
         )
 
     def _tokenize(self, path: str, text: str) -> list[int]:
@@ -217,16 +247,18 @@ class OpenAIBackend(Backend):
         data, raw = self._post(path, body, root=True)
         tokens = data.get("tokens") if isinstance(data, dict) else None
         if not isinstance(tokens, list):
-            raise BackendError(f"{self._root()}{path} answered JSON without a tokens list: {raw[:300]!r}")
+            raise BackendError(f"{self._root(self.shown_url)}{path} answered JSON without a tokens list: {raw[:300]!r}")
         return tokens
 
-    def _root(self) -> str:
+    @staticmethod
+    def _root(base_url: str) -> str:
         """The server root: tokenize endpoints sit beside /v1, not under it."""
-        return self.base_url.removesuffix("/v1")
+        return base_url.removesuffix("/v1")
 
     def _post(self, path: str, body: dict[str, Any], root: bool = False) -> tuple[Any, str]:
         """POST with retries; returns the decoded JSON and the raw text (for error messages)."""
-        url = (self._root() if root else self.base_url) + path
+        url = (self._root(self.base_url) if root else self.base_url) + path
+        shown = (self._root(self.shown_url) if root else self.shown_url) + path
         error, retry_after = "", None
         for attempt in range(self.retries + 1):
             if attempt:
@@ -237,13 +269,15 @@ class OpenAIBackend(Backend):
             try:
                 r = self._http.post(url, json=body)
             except httpx.TimeoutException:
-                error = f"{url} did not answer within {self.timeout:g} s"
+                error = f"{shown} did not answer within {self.timeout:g} s"
                 continue
             except httpx.TransportError as e:
-                error = f"nothing answers at {url} ({type(e).__name__}: {e}): is the server running, is base_url right?"
+                error = (
+                    f"nothing answers at {shown} ({type(e).__name__}: {e}): is the server running, is base_url right?"
+                )
                 continue
             if r.status_code >= 400:
-                error = f"{url} answered HTTP {r.status_code}: {_server_message(r)}"
+                error = f"{shown} answered HTTP {r.status_code}: {_server_message(r)}"
                 if r.status_code not in RETRY_STATUS and r.status_code < 500:
                     raise HTTPStatusError(error, r.status_code)
                 retry_after = r.headers.get("retry-after")
@@ -251,7 +285,7 @@ class OpenAIBackend(Backend):
             try:
                 return r.json(), r.text
             except ValueError:
-                raise BackendError(f"{url} answered something that is not JSON: {r.text[:300]!r}") from None
+                raise BackendError(f"{shown} answered something that is not JSON: {r.text[:300]!r}") from None
         tries = self.retries + 1
         raise BackendError(f"{error} ({tries} {'try' if tries == 1 else 'tries'})")
 
@@ -262,6 +296,16 @@ class OpenAIBackend(Backend):
         if delay is None:
             delay = random.uniform(0.5, 1.0) * self.backoff * 2**attempt
         time.sleep(delay)
+
+
+def _is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: traffic that never leaves this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Userinfo (`user:password@`, up to the last @ before the path), and query parameters whose names end in a word
+# for a secret (key, api_key, x-api-key, token, access_token, client_secret, password, sig, ...).
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#]*@")
+_QUERY_SECRET = re.compile(
+    r"([?&][^=&#]*?(?:key|token|secret|password|passwd|pwd|sig|signature|auth|credentials?)=)[^&#]*", re.IGNORECASE
+)
 
 # A prompt is plain text (completion) or a list of chat turns [{"role": ..., "content": ...}].
 Prompt = str | list[dict[str, Any]]
@@ -66,3 +74,9 @@ class LogLik:
 
 class BackendError(RuntimeError):
     """A backend that cannot answer: unreachable, timed out after its retries, or answering nonsense."""
+
+
+def redact_url(url: str) -> str:
+    """`url` fit for manifests, logs and error messages: its user, password and query-string secrets become
+    `***`. A plain URL comes back unchanged, so cache keys built on it stay what they were."""
+    return _QUERY_SECRET.sub(r"\1***", _USERINFO.sub(r"\1***@", url, count=1))

@@ -7,7 +7,8 @@ on), answered greedily and compared with its reference answer:
 - `sql`: equal once both are canonical SQL (as the normalize step writes it), or, where the example names a
   database that can be found, returning the same rows (as multisets; in order only when the gold query has an
   ORDER BY). A predicted query that fails or runs too long is wrong; an example whose gold query fails is left
-  out and reported.
+  out and reported. Databases are looked up only inside `databases`: a name that would lead out of it (a path,
+  or a symlink to a file elsewhere) is refused, and its example scored by form alone and reported.
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ def _exact(ex: Example, prediction: str, reference: str) -> dict[str, Any]:
     }
 
 
+class _Refused(ValueError):
+    """A database name that would lead the lookup out of the `databases` folder; the message says why."""
+
+
 class _SqlScorer:
     """Scores SQL answers; finds (and builds, for PostgreSQL dumps) each database once."""
 
@@ -136,7 +141,10 @@ class _SqlScorer:
         exact = canonical_match(query, variants, dialect)
         row = {"id": ex.id, "prediction": answer, "reference": reference, "query": query, "exact": exact}
         name = _metadata(ex, (self.cfg.db_field,) if self.cfg.db_field else DB_FIELDS)
-        db = self._database(str(name)) if name is not None else None
+        try:
+            db = self._database(str(name)) if name is not None else None
+        except _Refused as e:
+            return {**row, "correct": exact, "execution": None, "db_error": str(e)}
         if db is None:
             return {**row, "correct": exact, "execution": None}
         golds, gold_errors = [], []
@@ -160,16 +168,24 @@ class _SqlScorer:
         return self.paths[name]
 
     def _find(self, name: str) -> Path | None:
+        """The database file `name` stands for inside `databases`; the names come from the data, so one that
+        is a path (`../x`, `/x`, `a/b`) or resolves outside the folder (a symlink) is refused, never opened."""
         folder = self.cfg.databases
         if folder is None:
             return None
+        root = folder.resolve()
+        if not name.strip():
+            raise _Refused(f"db_id {name!r} is blank: it names no database in {root}")
+        as_path = Path(name)
+        if name == ".." or as_path.anchor or len(as_path.parts) != 1 or "\\" in name:
+            raise _Refused(f"db_id {name!r} is a path, not the name of a database in {root}")
         for path in (folder / f"{name}.sqlite", folder / f"{name}.db", folder / name / f"{name}.sqlite"):
             if path.is_file():
-                return path
+                return _inside(path, root, name)
         dump = folder / name / f"{name}.sql"
         if not dump.is_file():
             return None
-        self.built[name] = sqlite_from_postgres(dump)
+        self.built[name] = sqlite_from_postgres(_inside(dump, root, name))
         return self.built[name].path
 
     def summary(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -189,12 +205,26 @@ class _SqlScorer:
                 "n": len(excluded),
                 "examples": [{"id": r["id"], "error": r["gold_error"]} for r in excluded[:_SHOWN]],
             }
+        refused = [r for r in rows if "db_error" in r]
+        if refused:
+            out["database_errors"] = {
+                "n": len(refused),
+                "examples": [{"id": r["id"], "error": r["db_error"]} for r in refused[:_SHOWN]],
+            }
         if self.built:
             out["databases"] = {
                 name: {"tables": len(db.rows), "rows": sum(db.rows.values()), "failed_statements": len(db.failed)}
                 for name, db in sorted(self.built.items())
             }
         return out
+
+
+def _inside(path: Path, root: Path, name: str) -> Path:
+    """`path` resolved, if it stays inside the resolved folder `root`: symlinks are followed before judging."""
+    real = path.resolve()
+    if not real.is_relative_to(root):
+        raise _Refused(f"db_id {name!r}: {path} leads to {real}, outside {root}")
+    return real
 
 
 def _metadata(ex: Example, names: Sequence[str]) -> Any:

@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
+# llama.cpp builds for the machine's CPU. These machines report AMX, but its tile instructions fault in the
+# VMs they run in (ldtilecfg: a general protection fault on the first decode), so it is built without AMX.
+LLAMA_FLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 
 .PHONY: demo test lint bench clean
 
@@ -12,8 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU build of torch first, so nothing below pulls the CUDA one
 	$(BIN)/pip install -q torch==2.13.0
-	# llama-cpp-python has no wheel for this machine: pip builds it from source (about 7 minutes on 2 cores)
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -q -e '.[dev]'
+	# llama-cpp-python has no wheel for this machine: pip builds it from source (about 7 minutes on 2 cores);
+	# --no-cache-dir, so that a wheel cached from a build with other flags is never reused
+	CFLAGS="$(LLAMA_FLAGS)" CXXFLAGS="$(LLAMA_FLAGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/pip install -q --no-cache-dir -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -193,18 +193,20 @@ def test_killed_run_resumes_without_repeating_calls(
 ) -> None:
     """SIGKILL a real `python -m lmtailor judge` once the cache holds some answers; the rerun pays only for
     the rest, and its output equals an uninterrupted run's (made with a separate cache). Sampled grades
-    without reasons: one short generation per record, 3 cache batches of 8."""
+    without reasons: one short generation per record, 3 cache batches of 8, then a re-ask for any verdict
+    that did not parse (how many depends on what the model writes, so the counts come from the clean run)."""
     from lmtailor.llm.embedded import gguf_path
 
     data = _slice(alpaca, tmp_path / "alpaca24.jsonl", 24, 100)
     args = ["judge", str(data), "--rubric", "helpfulness", "--method", "generate", "--no-reasons",
             "--model", str(gguf_path()), "--no-progress"]  # fmt: skip
-    total = 24
-
     monkeypatch.setenv("LMTAILOR_CACHE", str(tmp_path / "cache-clean"))
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "clean")])
     assert result.exit_code == 0, result.output
-    assert _metrics(tmp_path / "clean")["usage"]["calls"] == total
+    clean = _metrics(tmp_path / "clean")
+    total = clean["usage"]["calls"]
+    assert total >= 24 and clean["usage"]["cached_calls"] == 0  # every record asked once, re-asks on top
+    assert clean["judge"]["rubrics"]["helpfulness"]["scored"] + clean["judge"]["rubrics"]["helpfulness"]["failed"] == 24
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("LMTAILOR_CACHE", str(cache))
@@ -218,7 +220,7 @@ def test_killed_run_resumes_without_repeating_calls(
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = _count(cache / "llm.sqlite")
-    assert 8 <= done < total and not (tmp_path / "run" / "manifest.json").exists()
+    assert 8 <= done < 24 and not (tmp_path / "run" / "manifest.json").exists()  # killed in the first pass
 
     rerun = subprocess.run(cmd, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr

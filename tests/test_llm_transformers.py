@@ -1,7 +1,8 @@
 """The embedded model converted to a Hugging Face folder, and the transformers backend on it.
 
 What the shared contract (test_llm_contract.py) does not cover: the conversion and its cache, the tokenizer
-giving llama.cpp's ids, the chat template, and batching (left padding must not change an answer).
+giving llama.cpp's ids, the chat template, and batching (left padding must not change an answer). As there,
+the tests check how answers relate, never what the model happens to write.
 """
 
 from __future__ import annotations
@@ -95,20 +96,28 @@ def test_batched_generation_equals_one_at_a_time(backend: TransformersBackend) -
     params = GenParams(max_tokens=6)
     together = backend.generate(prompts, params)
     alone = [backend.generate([p], params)[0] for p in prompts[:2]]
-    assert [c.text for c in together[:2]] == [c.text for c in alone]
-    for c in together:
-        assert c.finish_reason == "length" and c.completion_tokens == 6
+    assert [c.to_json() for c in together[:2]] == [c.to_json() for c in alone]
+    for c in together:  # cut by max_tokens after exactly 6 tokens, or ended by the model before
+        if c.finish_reason == "length":
+            assert c.completion_tokens == 6, c
+        else:
+            assert c.finish_reason == "stop" and c.completion_tokens <= 6, c
     assert together[0].prompt_tokens == 1 + backend.count_tokens("The capital of France is")
 
 
 def test_stop_strings_cut_and_end_generation(backend: TransformersBackend) -> None:
     prompt = "Question: What is 2+2?\nAnswer:"
     free = backend.generate([prompt], GenParams(max_tokens=12))[0]
-    assert "\n" in free.text  # the base model runs on to the next line
-    stopped = backend.generate([prompt], GenParams(max_tokens=12, stop=("\n",)))[0]
-    assert stopped.finish_reason == "stop"
-    assert stopped.text == free.text[: free.text.index("\n")]
-    assert stopped.completion_tokens < free.completion_tokens
+    words = free.text.split()
+    # a word inside the free answer, whatever the model wrote; with no word, a stop never written changes nothing
+    stop = words[len(words) // 2] if words else "never-written"
+    stopped = backend.generate([prompt], GenParams(max_tokens=12, stop=("never-written", stop)))[0]
+    if stop in free.text:
+        assert stopped.finish_reason == "stop"
+        assert stopped.text == free.text[: free.text.index(stop)]
+        assert stopped.completion_tokens <= free.completion_tokens
+    else:
+        assert stopped.to_json() == free.to_json()
 
 
 def test_seeded_sampling_repeats(backend: TransformersBackend) -> None:
@@ -123,7 +132,7 @@ def test_loglikelihood_batched_equals_single(backend: TransformersBackend) -> No
     alone = [backend.loglikelihood([p])[0] for p in pairs]
     for a, b in zip(together, alone, strict=True):
         assert a.logprob == pytest.approx(b.logprob, abs=1e-3) and a.tokens == b.tokens
-    assert together[0].logprob > together[1].logprob
+        assert a.logprob <= 0 and a.is_greedy == b.is_greedy
     # The boundary inside a token: the context's trailing space joins the continuation's first token.
     split = backend.loglikelihood([("The capital of France is ", "Paris")])[0]
     assert split.tokens == 1 and split.logprob == pytest.approx(together[0].logprob, abs=1e-3)

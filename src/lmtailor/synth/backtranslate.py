@@ -64,9 +64,7 @@ class Backtranslate(Step):
         if not usable:
             return
         params = GenParams(max_tokens=self.max_tokens, temperature=self.temperature, stop=("\n",), seed=self.seed)
-        demos = RougeIndex(self.max_rouge)
-        for i, (_, instruction) in enumerate(DEMOS):
-            demos.add(f"demo {i + 1}", instruction)
+        demos = self.demo_index()
         with step_llm(self.backend, ctx) as llm:
             prompts = [f"{TEMPLATE}Text: {docs[ex.id][: self.max_doc_chars].strip()}\nInstruction:" for ex in usable]
             answers = llm.generate(prompts, params, "backtranslate")
@@ -75,12 +73,26 @@ class Backtranslate(Step):
                 doc, instruction = docs[ex.id], one_line(answer.text)
                 origin = provenance(llm, self.step, template, params, [ex.id], field=self.field)
                 new = generated(f"{ex.id}~bt", instruction, doc, origin)
-                problem = length_problem(instruction, self.min_words, self.max_words)
-                if problem is None and answer.finish_reason == "length":
-                    problem = "truncated", f"the instruction hit max_tokens ({self.max_tokens})"
-                if problem is None and (match := demos.closest(instruction)):
-                    problem = "copied_demo", f"{match.describe(self.max_rouge)} of the prompt"
-                if problem is None and f" {folded(instruction)} " in f" {folded(doc)} ":
-                    problem = "copied_document", "the instruction is a passage of the document"
+                problem = self.instruction_problem(instruction, doc, answer.finish_reason, demos)
                 if report(ctx, new, f"instruction written for the {self.field} of {ex.id}", problem):
                     yield new
+
+    def demo_index(self) -> RougeIndex:
+        """The demonstrations' instructions, which a written instruction must not copy."""
+        demos = RougeIndex(self.max_rouge)
+        for i, (_, instruction) in enumerate(DEMOS):
+            demos.add(f"demo {i + 1}", instruction)
+        return demos
+
+    def instruction_problem(self, instruction: str, doc: str, finish: str, demos: RougeIndex) -> tuple[str, str] | None:
+        """(reason, detail) when an instruction written for `doc` is empty, too short or long, cut off
+        (`finish` is the completion's finish reason), a copy of a demonstration's, or a passage of `doc`."""
+        if problem := length_problem(instruction, self.min_words, self.max_words):
+            return problem
+        if finish == "length":
+            return "truncated", f"the instruction hit max_tokens ({self.max_tokens})"
+        if match := demos.closest(instruction):
+            return "copied_demo", f"{match.describe(self.max_rouge)} of the prompt"
+        if f" {folded(instruction)} " in f" {folded(doc)} ":
+            return "copied_document", "the instruction is a passage of the document"
+        return None

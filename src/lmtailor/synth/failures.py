@@ -57,9 +57,7 @@ class FailureTargets(Step):
         ctx.metrics["cases_without_question_or_answer"] = len(cases) - len(usable)
         if not usable:
             return
-        leaks = RougeIndex(self.max_rouge)
-        for ex in cases:
-            leaks.add(ex.id, question_of(ex))
+        leaks = self.leak_index(cases)
         kept = RougeIndex(self.max_rouge)
         template = template_id("failure_targets", HEADER + BLOCK)
         prompts = [self._prompt(ex) for ex in usable]
@@ -72,18 +70,34 @@ class FailureTargets(Step):
                     question, reply, ended = _parse(answer.text)
                     origin = provenance(llm, self.step, template, params, [ex.id], variant=j + 1)
                     new = generated(f"{ex.id}~fail{j + 1}", question, reply, origin)
-                    problem = length_problem(question, self.min_words, self.max_words)
-                    if problem is None and not reply:
-                        problem = "no_answer", "the model wrote no 'Answer:' for its question"
-                    elif problem is None and answer.finish_reason == "length" and not ended:
-                        problem = "truncated", f"the example hit max_tokens ({self.max_tokens})"
-                    elif problem is None and (match := leaks.closest(question)):
-                        problem = "too_close_to_eval_case", match.describe(self.max_rouge)
-                    elif problem is None and (match := kept.closest(question)):
-                        problem = "near_duplicate", match.describe(self.max_rouge)
+                    problem = self.question_problem(question, reply, ended, answer.finish_reason, leaks, kept)
                     if report(ctx, new, f"example {j + 1} aimed at the failure on {ex.id}", problem):
                         kept.add(new.id, question)
                         yield new
+
+    def leak_index(self, cases: Iterable[Example]) -> RougeIndex:
+        """The evaluation cases' questions (instruction and input), which no generated question may copy."""
+        leaks = RougeIndex(self.max_rouge)
+        for ex in cases:
+            leaks.add(ex.id, question_of(ex))
+        return leaks
+
+    def question_problem(
+        self, question: str, reply: str, ended: bool, finish: str, leaks: RougeIndex, kept: RougeIndex
+    ) -> tuple[str, str] | None:
+        """(reason, detail) when a generated example has a question too short or long, no answer, was cut
+        off before its answer ended, copies an evaluation case (`leaks`) or a question already kept."""
+        if problem := length_problem(question, self.min_words, self.max_words):
+            return problem
+        if not reply:
+            return "no_answer", "the model wrote no 'Answer:' for its question"
+        if finish == "length" and not ended:
+            return "truncated", f"the example hit max_tokens ({self.max_tokens})"
+        if match := leaks.closest(question):
+            return "too_close_to_eval_case", match.describe(self.max_rouge)
+        if match := kept.closest(question):
+            return "near_duplicate", match.describe(self.max_rouge)
+        return None
 
     def _prompt(self, case: Example) -> str:
         wrong = one_line(str(case.metadata.get("extra", {}).get(self.wrong_field) or ""))[:300]

@@ -1,19 +1,27 @@
-"""Run audit checks over a dataset and write findings.jsonl, summary.json and report.html."""
+"""Run audit checks over a dataset and write findings.jsonl, summary.json and report.html.
+
+The folder is a run folder (`lmtailor.rundir`): one audit writes it at a time, and summary.json is its index,
+written last with the digests of findings.jsonl and report.html, so a reader never pairs one audit's findings
+with another's summary, or takes a killed audit's files for a finished one.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lmtailor import rundir
 from lmtailor.audit.finding import SEVERITIES, Check, Finding, Severity
 from lmtailor.audit.report import REPORT_EXAMPLES, write_report
 from lmtailor.io import ReadOptions, Reject, read_examples, write_jsonl
 from lmtailor.progress import make_progress
 from lmtailor.records import Example
+
+INDEX = "summary.json"
+FILES = ("findings.jsonl", "report.html")  # what summary.json vouches for
 
 
 def load(paths: Sequence[Path], options: ReadOptions) -> tuple[list[Example], list[Finding]]:
@@ -83,30 +91,33 @@ def audit(
     options: ReadOptions | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run `checks` over the datasets at `paths`; write the three outputs to `out_dir`; return the summary."""
-    examples, unreadable = load(paths, options or ReadOptions())
-    findings = list(unreadable)
-    metrics: dict[str, Any] = {}
-    # unreadable records are broken_fields findings made while reading, before any check ran
-    seconds: dict[str, float] = {"broken_fields": 0.0} if unreadable else {}
-    with make_progress(progress) as bar:
-        task = bar.add_task("audit", total=len(checks))
-        for check in checks:
-            t0 = time.perf_counter()
-            metrics[check.name] = {}
-            findings.extend(check.run(examples, metrics[check.name]))
-            seconds[check.name] = seconds.get(check.name, 0.0) + time.perf_counter() - t0
-            bar.advance(task)
-    order = {name: i for i, name in enumerate(seconds)}
-    findings.sort(key=lambda f: (order[f.check], f.source, f.index, -f.score))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out_dir / "findings.jsonl", (f.to_json() for f in findings))
-    summary = summarize(len(examples) + len(unreadable), findings, metrics, seconds, [str(p) for p in paths])
-    tmp = out_dir / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
-    tmp.replace(out_dir / "summary.json")
-    write_report(summary, [f.to_json() for f in findings], _worst_records(examples, findings), out_dir / "report.html")
-    return summary
+    """Run `checks` over the datasets at `paths`; write the three outputs to `out_dir`; return the summary.
+
+    The folder is held for the whole audit, so a second audit into it is refused (RunFolderError). An earlier
+    audit's files stay whole while the checks run; they are withdrawn only once this one's are ready.
+    """
+    with rundir.locked(out_dir):
+        examples, unreadable = load(paths, options or ReadOptions())
+        findings = list(unreadable)
+        metrics: dict[str, Any] = {}
+        # unreadable records are broken_fields findings made while reading, before any check ran
+        seconds: dict[str, float] = {"broken_fields": 0.0} if unreadable else {}
+        with make_progress(progress) as bar:
+            task = bar.add_task("audit", total=len(checks))
+            for check in checks:
+                t0 = time.perf_counter()
+                metrics[check.name] = {}
+                findings.extend(check.run(examples, metrics[check.name]))
+                seconds[check.name] = seconds.get(check.name, 0.0) + time.perf_counter() - t0
+                bar.advance(task)
+        order = {name: i for i, name in enumerate(seconds)}
+        findings.sort(key=lambda f: (order[f.check], f.source, f.index, -f.score))
+        summary = summarize(len(examples) + len(unreadable), findings, metrics, seconds, [str(p) for p in paths])
+        rows = [f.to_json() for f in findings]
+        rundir.begin(out_dir, INDEX)
+        write_jsonl(out_dir / "findings.jsonl", rows)
+        write_report(summary, rows, _worst_records(examples, findings), out_dir / "report.html")
+        return rundir.commit(out_dir, INDEX, summary, FILES)
 
 
 def _worst_records(

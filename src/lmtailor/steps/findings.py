@@ -2,6 +2,11 @@
 
 This is how `lmtailor audit --fix RECIPE` sends flagged records through curation: every decision lands in
 the ledger like any other step's, and quarantined records are kept aside in `quarantine.jsonl` for review.
+
+An audit's findings.jsonl (a file of that name beside a summary.json or a run folder's lock) is read only if
+that audit finished: summary.json present, and the file the one it vouches for. A killed audit leaves no
+summary.json, and a later audit may have replaced the findings; acting on either would drop the wrong
+records. A findings file anywhere else (written by hand, or by another tool) is taken as it is.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lmtailor import rundir
 from lmtailor.audit.finding import SEVERITIES, Severity
+from lmtailor.audit.run import INDEX
 from lmtailor.io import read_jsonl
 from lmtailor.records import Example
 from lmtailor.step import Step, StepContext
@@ -42,6 +49,7 @@ class Findings(Step):
         """Record id -> (action, the finding that decided it)."""
         if self.path is None:
             raise ValueError("the findings step needs `path` (a findings.jsonl), or run it through `audit --fix`")
+        _require_finished_audit(self.path)
         decided: dict[str, tuple[str, dict]] = {}
         for f in read_jsonl(self.path):
             if f["index"] < 0:
@@ -67,3 +75,10 @@ class Findings(Step):
                 ctx.drop(ex, f"audit:{f['check']}", detail)
             else:
                 ctx.drop(ex, "quarantine", detail, record=ex.to_json())
+
+
+def _require_finished_audit(path: Path) -> None:
+    """Refuse an audit's findings.jsonl unless the audit that wrote it finished (see the module's docstring)."""
+    folder = path.parent
+    if path.name == "findings.jsonl" and ((folder / INDEX).exists() or (folder / rundir.LOCK).exists()):
+        rundir.require_complete(folder, INDEX, "audit")

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
+from rich.text import Text
 
+from lmtailor import rundir
 from lmtailor.audit.finding import SEVERITIES
 from lmtailor.config import Recipe, RecipeError, default_step
-from lmtailor.io import DataError, ReadOptions, read_examples, write_examples
-from lmtailor.records import RecordError
+from lmtailor.io import ON_ERROR, DataError, ReadOptions, read_examples, write_examples
+from lmtailor.records import FORMATS, RecordError
 
 app = typer.Typer(
     help="lmtailor: adapt an open LLM to your task on limited hardware. Start with the data: "
@@ -27,9 +34,64 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+def _fail(message: str) -> NoReturn:
+    """One line on stderr (not wrapped, so a log keeps it whole) and exit 2. The message is printed as written,
+    never read as markup: it holds paths and record text, whose square brackets rich would take for tags."""
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+@contextmanager
+def _reported(*expected: type[Exception]) -> Iterator[None]:
+    """Turn the errors a verb can meet (bad data or settings, a file it cannot read or write, and `expected`)
+    into one clear line and exit 2 instead of a traceback."""
+    try:
+        yield
+    except ValidationError as e:
+        _fail("; ".join(f"{'.'.join(map(str, d['loc'])) or 'value'}: {d['msg']}" for d in e.errors()))
+    except (RecipeError, DataError, RecordError, *expected) as e:
+        _fail(str(e))
+    except OSError as e:  # PermissionError, NotADirectoryError, IsADirectoryError, a full disk, ...
+        where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+        _fail(f"{where}: {e.strerror}" if where and e.strerror else str(e))
+
+
+def _one_of(flag: str, choices: Sequence[str]) -> Callable[[str | None], str | None]:
+    """A callback that refuses a value outside `choices` while the command line is read, before any work."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices:
+            _fail(f"{flag} takes {', '.join(choices)}; got {value!r}")
+        return value
+
+    return check
+
+
+# Past this a limit means nothing, and the readers' byte count would overflow (inf, 1e300).
+MAX_RECORD_MB = 2.0**20
+
+
+def _record_mb(value: float | None) -> float | None:
+    """--max-record-mb: a size in MB above 0 (a record cannot be smaller) and at most a terabyte."""
+    if value is not None and not (0 < value <= MAX_RECORD_MB):
+        _fail(f"--max-record-mb takes a size in MB above 0 and at most {MAX_RECORD_MB:,.0f}; got {value:g}")
+    return value
+
+
+def _names(flag: str, text: str) -> list[str]:
+    """A comma-separated list of names; one that names nothing (`,`) is refused, not read as "none"."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        _fail(f"{flag} takes comma-separated names; got {text!r}")
+    return names
+
+
+FormatOpt = Annotated[
+    str | None, typer.Option(help="Input format, auto-detected if unset.", callback=_one_of("--format", FORMATS))
+]
+OnErrorOpt = Annotated[
+    str, typer.Option(help="fail or skip bad input records (on_error).", callback=_one_of("--on-error", ON_ERROR))
+]
 
 
 @app.command(
@@ -48,20 +110,32 @@ def curate(
         str | None, typer.Option(help="Comma-separated steps with default settings (recipe: steps).")
     ] = None,
     format: Annotated[
-        str | None, typer.Option(help="Input format, auto-detected if unset (recipe: inputs[].format).")
+        str | None,
+        typer.Option(
+            help="Input format, auto-detected if unset (recipe: inputs[].format).",
+            callback=_one_of("--format", FORMATS),
+        ),
     ] = None,
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     output: Annotated[
         str | None, typer.Option(help="Output file name; its suffix picks JSONL/JSON/Parquet/CSV (recipe: output).")
     ] = None,
     output_format: Annotated[
-        str | None, typer.Option(help="alpaca, sharegpt, openai or prompt_completion (recipe: output_format).")
+        str | None,
+        typer.Option(
+            help="alpaca, sharegpt, openai or prompt_completion (recipe: output_format).",
+            callback=_one_of("--output-format", FORMATS),
+        ),
     ] = None,
     on_error: Annotated[
-        str | None, typer.Option(help="fail (default) or skip bad records into rejects.jsonl (recipe: on_error).")
+        str | None,
+        typer.Option(
+            help="fail (default) or skip bad records into rejects.jsonl (recipe: on_error).",
+            callback=_one_of("--on-error", ON_ERROR),
+        ),
     ] = None,
     max_record_mb: Annotated[
-        float | None, typer.Option(help="Largest record accepted (recipe: max_record_mb).")
+        float | None, typer.Option(help="Largest record accepted, in MB (recipe: max_record_mb).", callback=_record_mb)
     ] = None,
     fresh: Annotated[bool, typer.Option(help="Ignore checkpoints of an earlier, interrupted run.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -86,9 +160,9 @@ def curate(
     ):
         if value is not None:
             overrides[key] = value
-    try:
+    with _reported():
         if steps is not None:
-            overrides["steps"] = [default_step(s.strip()) for s in steps.split(",") if s.strip()]
+            overrides["steps"] = [default_step(s) for s in _names("--steps", steps)]
         if recipe is not None:
             r = Recipe.load(recipe, overrides)
         elif inputs:
@@ -98,15 +172,11 @@ def curate(
             r = Recipe.parse(overrides, "command line")
         else:
             _fail("give input files or --recipe")
-            return
         if not inputs:
             for spec in r.inputs:
                 spec.format = format or spec.format  # type: ignore[assignment]
                 spec.columns = _columns(columns) or spec.columns
         manifest = run_curate(r, out, fresh=fresh, progress=progress)
-    except (RecipeError, DataError, RecordError) as e:
-        _fail(str(e))
-        return
     print_summary(manifest, str(out), console)
 
 
@@ -118,21 +188,26 @@ def explain(
     """Show one example's history through a curate run: its source record, each change and its fate."""
     from lmtailor.explain import explain as collect
 
-    if not (run / "manifest.json").exists():
-        _fail(f"{run} is not a finished curate run (no manifest.json)")
-    h = collect(run, example_id)
-    console.print(f"[bold]{h.id}[/]  source: {h.source or '?'}  record {h.index if h.index is not None else '?'}")
+    with _reported():
+        h = collect(run, example_id)
+    # ids, ledger reasons and details, and record text come from the data: escaped, never read as markup
+    index = "?" if h.index is None else h.index
+    console.print(f"[bold]{escape(h.id)}[/]  source: {escape(h.source or '?')}  record {index}", highlight=False)
     if h.original is not None:
         console.print(Syntax(json.dumps(h.original, ensure_ascii=False, indent=1)[:3000], "json", word_wrap=True))
     for e in h.events:
-        console.print(f"[cyan]{e['step']}[/] {e['action']} [bold]{e['reason']}[/] {e.get('detail', '')}")
+        what = f"[cyan]{escape(str(e['step']))}[/] {escape(str(e['action']))} [bold]{escape(str(e['reason']))}[/]"
+        console.print(f"{what} {escape(str(e.get('detail', '')))}", highlight=False)
         for fld, (before, after) in e.get("changes", {}).items():
-            console.print(f"    {fld}: [red]{before[:300]!r}[/] -> [green]{after[:300]!r}[/]", highlight=False)
+            console.print(
+                f"    {escape(fld)}: [red]{escape(repr(before[:300]))}[/] -> [green]{escape(repr(after[:300]))}[/]",
+                highlight=False,
+            )
     if h.twin_of:
         names = ", ".join(e["id"] for e in h.twin_of[:10]) + (" ..." if len(h.twin_of) > 10 else "")
-        console.print(f"kept in place of {len(h.twin_of)} duplicate(s): {names}")
-    console.print(f"fate: [bold]{h.fate}[/]")
-    if h.fate.startswith("unknown"):
+        console.print(f"kept in place of {len(h.twin_of)} duplicate(s): {escape(names)}", highlight=False)
+    console.print(f"fate: [bold]{escape(h.fate)}[/]", highlight=False)
+    if not h.known:
         raise typer.Exit(1)
 
 
@@ -145,24 +220,47 @@ def convert(
             help="Output path; its suffix picks .jsonl .json .parquet .csv; no suffix: a `datasets` folder."
         ),
     ],
-    to: Annotated[str, typer.Option(help="Output format: alpaca, sharegpt, openai, prompt_completion.")] = "openai",
-    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    to: Annotated[
+        str,
+        typer.Option(
+            help="Output format: alpaca, sharegpt, openai, prompt_completion.", callback=_one_of("--to", FORMATS)
+        ),
+    ] = "openai",
+    format: FormatOpt = None,
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
-    on_error: Annotated[str, typer.Option(help="fail or skip (skipped records are listed on stderr).")] = "fail",
+    on_error: Annotated[
+        str,
+        typer.Option(
+            help="fail or skip (skipped records are listed on stderr).", callback=_one_of("--on-error", ON_ERROR)
+        ),
+    ] = "fail",
 ) -> None:
     """Convert a dataset between formats and containers, losslessly where the formats allow."""
+    _check_target(source, target)
     rejected: list[str] = []
     opts = ReadOptions(format=format, columns=_columns(columns), on_error=on_error)  # type: ignore[arg-type]
-    try:
+    with _reported():
         n = write_examples(
             target, read_examples(source, opts, lambda r: rejected.append(f"record {r.index}: {r.reason}")), to
         )  # type: ignore[arg-type]
-    except (DataError, RecordError) as e:
-        _fail(str(e))
-        return
     for line in rejected:
-        err.print(f"skipped {source}: {line}", highlight=False)
-    console.print(f"wrote {n:,} records to {target} ({to}); skipped {len(rejected):,}")
+        err.print(f"skipped {source}: {line}", highlight=False, markup=False)
+    console.print(f"wrote {n:,} records to {escape(str(target))} ({to}); skipped {len(rejected):,}", highlight=False)
+
+
+def _check_target(source: Path, target: Path) -> None:
+    """Refuse, before reading, a target under a file, a folder of other files, and one that is the source, holds
+    it or lies in it: the write replaces the target whole once reading ends, destroying what was there."""
+    dst = target.resolve()
+    blocker = next((p for p in dst.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        _fail(f"{target}: cannot be written: {blocker} is a file, not a folder")
+    if source.exists():
+        src = source.resolve()
+        if (dst.exists() and dst.samefile(src)) or src in dst.parents or dst in src.parents:
+            _fail(f"{target}: would overwrite the source {source}; write the conversion to another path")
+    if dst.is_dir() and any(dst.iterdir()) and not (dst / "state.json").is_file():  # save_to_disk writes state.json
+        _fail(f"{target}: is a folder but not a saved `datasets` one; converting would replace it and all it holds")
 
 
 def _columns(pairs: list[str] | None) -> dict[str, str]:
@@ -193,7 +291,15 @@ def _specs(inputs: list[Path], format: str | None, columns: dict[str, str]) -> l
 
 
 # Backend options shared by the LLM verbs (judge, synth); each maps to a field of llm.config.BackendConfig.
-BackendOpt = Annotated[str, typer.Option("--backend", help="llamacpp (embedded Gemma 3 270M), openai or transformers.")]
+BACKENDS = ("llamacpp", "openai", "transformers")
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="llamacpp (embedded Gemma 3 270M), openai or transformers.",
+        callback=_one_of("--backend", BACKENDS),
+    ),
+]
 ModelOpt = Annotated[
     str | None, typer.Option("--model", help="GGUF file, server model name or model folder (default: embedded).")
 ]
@@ -218,8 +324,6 @@ def _backend(
     cache: bool,
 ) -> dict[str, Any]:
     """The recipe's `backend` block for the backend flags."""
-    if kind not in ("llamacpp", "openai", "transformers"):
-        _fail(f"--backend takes llamacpp, openai or transformers; got {kind!r}")
     return {
         "kind": kind,
         "model": model,
@@ -233,15 +337,17 @@ def _backend(
 
 
 def _expectations(pairs: list[str]) -> dict[str, float]:
+    """`--expect refusal=0.05` pairs: a name and a rate, a share from 0 to 1."""
     out: dict[str, float] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         try:
-            out[key.strip()] = float(value)
+            rate = float(value)
         except ValueError:
-            sep = ""
-        if not sep or not key.strip():
-            _fail(f"--expect takes NAME=RATE, e.g. refusal=0.05; got {pair!r}")
+            rate = math.nan
+        if not sep or not key.strip() or not 0 <= rate <= 1:
+            _fail(f"--expect takes NAME=RATE with a rate from 0 to 1, e.g. refusal=0.05; got {pair!r}")
+        out[key.strip()] = rate
     return out
 
 
@@ -259,10 +365,14 @@ def audit(
     eval: Annotated[
         list[Path] | None, typer.Option(help="Evaluation set to look for overlap with (repeatable).")
     ] = None,
-    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    format: FormatOpt = None,
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     fail_on: Annotated[
-        str, typer.Option(help="Exit 1 when a finding is at this severity or worse: info, low, medium, high, or never.")
+        str,
+        typer.Option(
+            help="Exit 1 when a finding is at this severity or worse: info, low, medium, high, or never.",
+            callback=_one_of("--fail-on", (*SEVERITIES, "never")),
+        ),
     ] = "never",
     fix: Annotated[
         Path | None,
@@ -283,36 +393,26 @@ def audit(
     from lmtailor.audit.run import audit as run_audit
     from lmtailor.summary import print_audit_summary, print_summary
 
-    if fail_on != "never" and fail_on not in SEVERITIES:
-        _fail(f"--fail-on takes info, low, medium, high or never; got {fail_on!r}")
-    try:
-        selected = build_checks(checks.split(",") if checks else None, _expectations(expect or []), eval or [])
+    names = _names("--checks", checks) if checks is not None else None
+    with _reported(ValueError):
+        selected = build_checks(names, _expectations(expect or []), eval or [])
         opts = ReadOptions(format=format, columns=_columns(columns))  # type: ignore[arg-type]
         summary = run_audit(inputs, selected, out, opts, progress=progress)
-    except (DataError, RecordError, ValueError) as e:
-        _fail(str(e))
-        return
     print_audit_summary(summary, str(out), console)
     if fix is not None:
         from lmtailor.pipeline import curate as run_curate
         from lmtailor.steps.findings import Findings
 
-        try:
+        with _reported():
             recipe = Recipe.load(fix, {"inputs": _specs(inputs, format, _columns(columns))})
-        except RecipeError as e:
-            _fail(str(e))
-            return
         acting = [s for s in recipe.steps if isinstance(s, Findings)]
         if not acting:
             acting = [Findings()]
             recipe.steps.insert(0, acting[0])
         for s in acting:
             s.path = s.path or out / "findings.jsonl"
-        try:
+        with _reported():
             manifest = run_curate(recipe, out / "fixed", fresh=True, progress=progress)
-        except (DataError, RecordError) as e:
-            _fail(str(e))
-            return
         print_summary(manifest, str(out / "fixed"), console)
     if fail_on != "never":
         results = summary["checks"].values()
@@ -361,10 +461,10 @@ def score(
         str | None, typer.Option(help="Comma-separated fields to embed (fields; default instruction,input,output).")
     ] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds (folds).")] = 5,
-    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    format: FormatOpt = None,
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     output: Annotated[str, typer.Option(help="Output file name in the run folder (output).")] = "scored.jsonl",
-    on_error: Annotated[str, typer.Option(help="fail or skip bad input records (on_error).")] = "fail",
+    on_error: OnErrorOpt = "fail",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Score a dataset with a cheap quality classifier trained on a small trusted set, and keep the good part.
@@ -389,19 +489,16 @@ def score(
     if reuse is None and not (good and (bad or unlabeled)) and not labeled:
         _fail("train on --good with --bad or --unlabeled, or on --labeled with --label-field; or --reuse a classifier")
     step: dict[str, Any] = {"step": "classify", "folds": folds, "threshold": threshold, "top": top}
-    step |= {"top_fraction": top_fraction, **({"fields": [f.strip() for f in fields.split(",")]} if fields else {})}
+    step |= {"top_fraction": top_fraction, **({"fields": _names("--fields", fields)} if fields is not None else {})}
     if reuse is not None:
         step["classifier"] = str(reuse.resolve())
     else:
         step |= {"train": train, "save": str(out.resolve() / "classifier.npz")}
     specs = _specs(inputs, format, _columns(columns))
-    try:
+    with _reported(ValueError):
         data = {"inputs": specs, "steps": [step], "output": output, "on_error": on_error}
         recipe = Recipe.parse(data, "command line")
         manifest = run_curate(recipe, out, progress=progress)
-    except (RecipeError, DataError, RecordError, ValueError) as e:
-        _fail(str(e))
-        return
     print_report(manifest["steps"][-1]["metrics"], console)
     print_summary(manifest, str(out), console)
 
@@ -433,15 +530,12 @@ def _synth(
     from lmtailor.pipeline import curate as run_curate
     from lmtailor.synth.report import print_synth_summary
 
-    try:
+    with _reported(BackendError):
         recipe = Recipe.parse(
             {"inputs": _specs(inputs, format, _columns(columns)), "steps": [{**step, "backend": backend}]},
             "command line",
         )
         manifest = run_curate(recipe, out, progress=progress)
-    except (RecipeError, DataError, RecordError, BackendError) as e:
-        _fail(str(e))
-        return
     print_synth_summary(manifest, out, console)
 
 
@@ -461,7 +555,7 @@ def synth_self_instruct(
     output_tokens: Annotated[int, typer.Option(help="Most tokens per input and output.")] = 256,
     keep_seeds: Annotated[bool, typer.Option(help="Write the seeds too (step: keep_inputs).")] = False,
     seed: SeedOpt = 0,
-    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    format: FormatOpt = None,
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
@@ -482,12 +576,14 @@ def synth_self_instruct(
     for path in seeds:
         if is_seed_tasks(path):
             target = out / "inputs" / f"{path.stem}.jsonl"
-            try:
+            with _reported():
+                rundir.prepare(out)  # the converted seeds go inside it: a file there is refused first
                 count = convert_seed_tasks(path, target)
-            except DataError as e:
-                _fail(str(e))
-                return
-            console.print(f"read {count:,} seed tasks from {path} in self-instruct's format; as alpaca: {target}")
+            console.print(
+                f"read {count:,} seed tasks from {escape(str(path))} in self-instruct's format; "
+                f"as alpaca: {escape(str(target))}",
+                highlight=False,
+            )
             readable.append(target)
         else:
             readable.append(path)
@@ -509,7 +605,7 @@ def synth_backtranslate(
     keep_inputs: Annotated[bool, typer.Option(help="Write the source records too (step: keep_inputs).")] = False,
     max_tokens: MaxTokensOpt = 64,
     seed: SeedOpt = 0,
-    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    format: FormatOpt = None,
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
@@ -542,7 +638,7 @@ def synth_paraphrase(
     keep_inputs: Annotated[bool, typer.Option(help="Keep the originals beside their rewordings.")] = True,
     max_tokens: MaxTokensOpt = 96,
     seed: SeedOpt = 0,
-    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    format: FormatOpt = None,
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
@@ -575,7 +671,7 @@ def synth_failures(
     max_rouge: MaxRougeOpt = 0.7,
     max_tokens: MaxTokensOpt = 192,
     seed: SeedOpt = 0,
-    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    format: FormatOpt = None,
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
@@ -633,7 +729,7 @@ def judge(
     ] = "weighted",
     reasons: Annotated[bool, typer.Option(help="Ask for a reason with each grade (--no-reasons is faster).")] = True,
     max_tokens: MaxTokensOpt = 160,
-    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    format: FormatOpt = None,
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     output: Annotated[str, typer.Option(help="Output file name in the run folder.")] = "judged.jsonl",
     backend: BackendOpt = "llamacpp",
@@ -661,7 +757,7 @@ def judge(
     step: dict[str, Any] = {
         "step": "judge",
         "backend": _backend(backend, model, lora, base_url, api_key_env, concurrency, rate_limit, cache),
-        "rubrics": [r.strip() for r in rubric.split(",") if r.strip()],
+        "rubrics": _names("--rubric", rubric),
         "rubrics_file": str(rubrics_file.absolute()) if rubrics_file else None,
         "field": field,
         "method": method,
@@ -675,13 +771,10 @@ def judge(
     if against is not None:
         step["against"] = _specs([against], format, _columns(columns))[0]
     if pair is not None:
-        step["pair"] = [f.strip() for f in pair.split(",")]
-    try:
+        step["pair"] = _names("--pair", pair)
+    with _reported(BackendError, ValueError):
         recipe = Recipe.parse({"inputs": specs, "steps": [step], "output": output}, "command line")
         manifest = run_curate(recipe, out, progress=progress)
-    except (RecipeError, DataError, RecordError, BackendError, ValueError) as e:
-        _fail(str(e))
-        return
     print_summary(manifest, str(out), console)
     print_judge_summary(manifest, console)
 
@@ -701,7 +794,7 @@ def train(
     eval: Annotated[
         list[Path] | None, typer.Option("--eval", help="Held-out examples (repeatable; config: eval).")
     ] = None,
-    format: Annotated[str | None, typer.Option(help="Input format, auto-detected if unset.")] = None,
+    format: FormatOpt = None,
     columns: Annotated[list[str] | None, typer.Option(help=COLUMNS_HELP)] = None,
     epochs: Annotated[float | None, typer.Option(help="Passes over the data (config: epochs).")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Optimizer steps; overrides epochs.")] = None,
@@ -773,22 +866,19 @@ def train(
     if eval:
         overrides["eval"] = [{"path": p, **spec} for p in eval]
     lora = {k: v for k, v in (("r", lora_r), ("alpha", lora_alpha)) if v is not None}
-    try:
+    with _reported(ValueError, TrainError):  # ValidationError, DataError and RecordError are ValueErrors
         if config is not None:
             base = TrainConfig.load(config).model_dump()
         elif inputs:
             base = {}
         else:
             _fail("give training data files or --config")
-            return
         evaluate = base.get("evaluate", {})
         overrides["lora"] = {**base.get("lora", {}), **lora}
         overrides["evaluate"] = {"task": {**evaluate.get("task", {}), **task},
                                  "forgetting": {**evaluate.get("forgetting", {}), **probes}}  # fmt: skip
         cfg = TrainConfig.model_validate({**base, **overrides})
         run_train(cfg, restart=restart)
-    except (ValueError, TrainError, OSError) as e:  # ValidationError, DataError and RecordError are ValueErrors
-        _fail(str(e))
 
 
 @app.command(epilog="Example:  lmtailor demo --out demo_out")
@@ -799,5 +889,7 @@ def demo(
     """Generate a text-to-SQL dataset with known defects, curate it, and check every defect was caught."""
     from lmtailor.demo import run_demo
 
-    if not run_demo(out, progress=progress):
+    with _reported():
+        passed = run_demo(rundir.prepare(out), progress=progress)
+    if not passed:
         raise typer.Exit(1)

@@ -1,10 +1,15 @@
-"""Terminal summaries of a curate run, read from its manifest."""
+"""Terminal summaries of a curate run, read from its manifest.
+
+Paths, step names, ledger reasons and finding messages come from the user and the data: they are escaped, so
+rich prints their square brackets instead of reading them as markup.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -17,11 +22,11 @@ def steps_table(manifest: dict[str, Any]) -> Table:
     for s in manifest["steps"]:
         reasons = s.get("reasons", {})
         top = sorted(reasons.items(), key=lambda kv: -kv[1])[:4]
-        text = ", ".join(f"{k} {v:,}" for k, v in top)
+        text = ", ".join(f"{escape(k)} {v:,}" for k, v in top)
         if s["step"] == "read" and s.get("rejected"):
             text = f"reject:unreadable {s['rejected']:,}"
         table.add_row(
-            s["step"],
+            escape(s["step"]),
             f"{s['in']:,}",
             f"{s['out']:,}",
             f"{s.get('dropped', 0):,}",
@@ -41,7 +46,7 @@ def print_summary(manifest: dict[str, Any], out_dir: str, console: Console | Non
         chosen = s["step"].endswith((":select", ":classify"))
         if s["in"] and s.get("dropped", 0) > s["in"] / 2 and not chosen:
             console.print(
-                f"[yellow]warning:[/] {s['step']} dropped {s['dropped']:,} of {s['in']:,} records; "
+                f"[yellow]warning:[/] {escape(s['step'])} dropped {s['dropped']:,} of {s['in']:,} records; "
                 "check its fields and thresholds (e.g. a shared input matched everywhere)"
             )
     c = manifest["counts"]
@@ -50,9 +55,11 @@ def print_summary(manifest: dict[str, Any], out_dir: str, console: Console | Non
         f"input {c['input']:,} = kept {c['kept']:,} + dropped {c['dropped']:,} + rejected "
         f"{c['rejected']:,} - added {c['added']:,}: {status}"
     )
+    where = escape(out_dir)
     console.print(
-        f"wrote {out_dir}/{manifest['output']['path']} ({manifest['output']['format']}), ledger.jsonl, "
-        f"rejects.jsonl, clusters.jsonl, manifest.json  [dim]lmtailor explain ID --run {out_dir}[/]"
+        f"wrote {where}/{escape(manifest['output']['path'])} ({manifest['output']['format']}), ledger.jsonl, "
+        f"rejects.jsonl, clusters.jsonl, manifest.json  [dim]lmtailor explain ID --run {where}[/]",
+        highlight=False,
     )
 
 
@@ -65,7 +72,7 @@ def print_audit_summary(summary: dict[str, Any], out_dir: str, console: Console 
     for name, c in summary["checks"].items():
         sev = c["by_severity"]
         table.add_row(
-            name,
+            escape(name),
             f"{c['findings']:,}",
             *(f"{sev[s]:,}" for s in ("high", "medium", "low", "info")),
             f"{c['records_flagged']:,}",
@@ -76,10 +83,10 @@ def print_audit_summary(summary: dict[str, Any], out_dir: str, console: Console 
     for name, c in summary["checks"].items():
         for f in c["dataset_findings"]:
             colour = {"high": "red", "medium": "yellow"}.get(f["severity"], "cyan")
-            console.print(f"[{colour}]{f['severity']}[/] {name}: {f['message']}", highlight=False)
+            console.print(f"[{colour}]{f['severity']}[/] {escape(name)}: {escape(f['message'])}", highlight=False)
     flagged = summary["flagged"]
     console.print(
         f"{flagged['records']:,} of {summary['dataset']['records']:,} records flagged at "
         f"{flagged['at_or_above']} or worse ({flagged['share']:.2%})"
     )
-    console.print(f"wrote {out_dir}/findings.jsonl, summary.json, report.html")
+    console.print(f"wrote {escape(out_dir)}/findings.jsonl, summary.json, report.html", highlight=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from lmtailor.io import read_examples
 from lmtailor.summary import steps_table
@@ -24,13 +25,14 @@ def print_synth_summary(manifest: dict[str, Any], out_dir: Path, console: Consol
         f"input {c['input']:,} + generated {c['added']:,} = kept {c['kept']:,} + dropped {c['dropped']:,} "
         f"+ rejected {c['rejected']:,}: {status}"
     )
-    console.print(f"wrote {out_dir}/{manifest['output']['path']}, ledger.jsonl, manifest.json", highlight=False)
+    where = escape(f"{out_dir}/{manifest['output']['path']}")
+    console.print(f"wrote {where}, ledger.jsonl, manifest.json", highlight=False)
     step = manifest["steps"][-1]
     metrics = step.get("metrics", {})
     made, kept = metrics.get("candidates", 0), metrics.get("accepted", 0)
     drops = {k.removeprefix("drop:"): n for k, n in step.get("reasons", {}).items() if k.startswith("drop:")}
     why = ", ".join(f"{reason} {n:,}" for reason, n in sorted(drops.items(), key=lambda kv: -kv[1]))
-    console.print(f"generated {made:,} candidates, kept {kept:,}; dropped: {why or 'none'}", highlight=False)
+    console.print(f"generated {made:,} candidates, kept {kept:,}; dropped: {escape(why or 'none')}", highlight=False)
     if usage := metrics.get("usage"):
         cost = f", ${usage['cost_usd']:.4f}" if usage["cost_usd"] else ""
         console.print(
@@ -40,7 +42,7 @@ def print_synth_summary(manifest: dict[str, Any], out_dir: Path, console: Consol
             highlight=False,
         )
     if stopped := metrics.get("stopped"):
-        console.print(f"[yellow]warning:[/] stopped early: {stopped}", highlight=False)
+        console.print(f"[yellow]warning:[/] stopped early: {escape(stopped)}", highlight=False)
     if not manifest["output"]["records"]:
         return
     shown = 0

@@ -188,3 +188,22 @@ def test_an_unwritable_audit_file_is_reported_with_its_path(tmp_path: Path, data
     assert result.exit_code == 2, result.output
     assert f"{out / 'report.html'}: Is a directory" in flat(result.output)
     assert not (out / "summary.json").exists()  # the audit is not taken for finished
+
+
+def test_recipe_and_config_limits_refuse_what_would_overflow(tmp_path: Path) -> None:
+    from lmtailor.config import Recipe, RecipeError
+    from lmtailor.train.config import TrainConfig
+
+    with pytest.raises(RecipeError, match="max_record_mb"):
+        Recipe.parse({"inputs": ["x.jsonl"], "max_record_mb": float("inf")})
+    with pytest.raises(ValueError, match="max_steps"):
+        TrainConfig.model_validate({"train": [{"path": "x.jsonl"}], "max_steps": 0})
+
+
+def test_a_hand_written_findings_file_with_a_bad_line_is_named(tmp_path: Path) -> None:
+    from lmtailor.io import DataError, read_jsonl
+
+    bad = tmp_path / "findings.jsonl"
+    bad.write_text('{"id": "x:0"}\n{"id": \n')
+    with pytest.raises(DataError, match="findings.jsonl: line 2 is not JSON"):
+        list(read_jsonl(bad))

@@ -58,7 +58,7 @@ class Recipe(BaseModel):
     output: str = "curated.jsonl"
     output_format: Format | None = None
     on_error: OnError = "fail"
-    max_record_mb: float = Field(16.0, gt=0)
+    max_record_mb: float = Field(16.0, gt=0, le=2.0**20)  # up to 1 TiB: inf would overflow the byte count
     steps: list[AnyStep] = []
 
     @field_validator("inputs", mode="before")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lmtailor.io import read_jsonl, write_jsonl
@@ -933,11 +934,11 @@ def _examples(console: Console, data: DemoData, ledger: list[dict[str, Any]]) ->
         console.print(f"\n[bold]{e['id']}[/]  {step}: {reason}  [dim]({title})[/]")
         if e["action"] == "change":
             before, after = e["changes"]["output"]
-            console.print(f"  before: {before!r}\n  after:  {after}", highlight=False)
+            console.print(f"  before: {before!r}\n  after:  {after}", highlight=False, markup=False)
         else:
             kept = "evaluation record" if e["twin"].startswith("eval:") else "kept instead"
             console.print(f"  dropped: {text(e['id'])}\n  {kept} {e['twin']}: {text(e['twin'])}\n"
-                          f"  why: {e['detail']}", highlight=False)
+                          f"  why: {e['detail']}", highlight=False, markup=False)
 
 
 def defects_table(outcomes: list[Outcome], step_order: list[str]) -> Table:
@@ -968,7 +969,7 @@ def run_demo(out: Path, progress: bool = True) -> bool:
     recipe_path = out / "data" / "recipe.yaml"
     recipe_path.write_text(RECIPE.read_text(encoding="utf-8"), encoding="utf-8")
     kinds = Counter(d["defect"] for d in data.defects)
-    console.print(f"[bold]generated[/] {data.dir}: shop.db (customers, products, orders, order_items), "
+    console.print(f"[bold]generated[/] {escape(str(data.dir))}: shop.db (customers, products, orders, order_items), "
                   f"eval.jsonl ({sum(1 for _ in read_jsonl(data.eval))} questions from held-out templates),\n"
                   f"  train.jsonl: {len(data.clean)} clean + {len(data.defects)} injected "
                   f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), listed in defects.json",

@@ -737,11 +737,15 @@ def _write_json(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Read lmtailor's own JSONL files (ledgers, checkpoints), which are known to be well formed."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
+    """Read lmtailor's own JSONL files (ledgers, checkpoints, findings); a damaged line is a DataError naming
+    the file and the line, as such files may also come from elsewhere (a findings file written by hand)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
             if line.strip():
-                yield json.loads(line)
+                try:
+                    yield json.loads(line)
+                except (json.JSONDecodeError, RecursionError) as e:
+                    raise DataError(path, None, f"line {number} is not JSON ({e})") from None
 
 
 def _csv_cell(value: Any) -> str:

@@ -174,7 +174,8 @@ def print_report(metrics: dict[str, Any], console: Console) -> None:
         at = f" (at {cv['threshold']:g})" if name not in ("roc_auc", "average_precision") else ""
         table.add_row(name + at, f"{cv[name]['mean']:.3f}", f"{cv[name]['std']:.3f}")
     console.print(table)
-    console.print(f"reused {clf['reused']}" if clf["reused"] else f"trained; saved to {clf['saved'] or '(not saved)'}")
+    where = f"reused {clf['reused']}" if clf["reused"] else f"trained; saved to {clf['saved'] or '(not saved)'}"
+    console.print(where, markup=False)  # a path under --out may hold brackets
     console.print(f"average precision of a random ranking: {cv['good'] / (cv['good'] + cv['other']):.3f}")
     if clf["setting"] == "positive-unlabeled":
         console.print(

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lmtailor.io import DataError, raw_records
@@ -503,11 +504,12 @@ def print_judge_summary(manifest: dict[str, Any], console: Console) -> None:
                 table.add_column(col, justify="left" if col == "rubric" else "right")
             for name, r in j["rubrics"].items():
                 mean = "-" if r["mean"] is None else f"{r['mean']:.2f}"
-                table.add_row(name, str(r["scored"]), str(r["failed"]), mean, *map(str, r["distribution"].values()))
+                grades = map(str, r["distribution"].values())
+                table.add_row(escape(name), str(r["scored"]), str(r["failed"]), mean, *grades)
             console.print(table)
             for name, a in j.get("agreement", {}).items():
                 console.print(
-                    f"agreement with human grades, {name}: n {a['n']}, exact {a['exact']:.0%}, "
+                    f"agreement with human grades, {escape(name)}: n {a['n']}, exact {a['exact']:.0%}, "
                     f"within 1 {a['within_1']:.0%}, Spearman {_num(a['spearman'])}, "
                     f"weighted kappa {_num(a['weighted_kappa'])}"
                 )
@@ -526,8 +528,9 @@ def print_judge_summary(manifest: dict[str, Any], console: Console) -> None:
         if u := m.get("usage"):
             tokens = u["prompt_tokens"] + u["completion_tokens"]
             rate = tokens / u["seconds"] if u["seconds"] else 0.0
+            model = escape(str(m["backend"].get("model", "?")))
             console.print(
-                f"LLM ({m['backend'].get('model', '?')}): {u['calls']:,} calls paid, {u['cached_calls']:,} from the "
+                f"LLM ({model}): {u['calls']:,} calls paid, {u['cached_calls']:,} from the "
                 f"cache; {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} completion tokens in "
                 f"{u['seconds']:.1f} s ({rate:,.0f} tokens/s); cost ${u['cost_usd']:.4f}"
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lmtailor.evaluate.report import EvalConfig
 from lmtailor.train.template import TemplateConfig
@@ -56,7 +56,7 @@ class TrainConfig(BaseModel):
     grad_accum: int = Field(1, ge=1)
 
     epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1  # >0 overrides epochs
+    max_steps: int = -1  # >0 overrides epochs; -1: by epochs
     max_minutes: float | None = Field(None, gt=0)  # stop (with a checkpoint) once training has run this long
     learning_rate: float | None = Field(None, gt=0)  # None: 2e-4 for LoRA/DoRA/QLoRA, 2e-5 for full
     scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
@@ -86,6 +86,14 @@ class TrainConfig(BaseModel):
             defaults = {"full": ["merged"], "dora": ["adapter", "merged"]}
             self.export = defaults.get(self.method, ["adapter", "gguf"])
         return self
+
+    @field_validator("max_steps")
+    @classmethod
+    def _steps(cls, v: int) -> int:
+        """0 or -5 would quietly fall back to epochs and start a run nobody asked for."""
+        if v != -1 and v < 1:
+            raise ValueError("max_steps is a number of steps (1 or more), or -1 to train by epochs")
+        return v
 
     @property
     def lr(self) -> float:

@@ -205,5 +205,5 @@ def test_a_hand_written_findings_file_with_a_bad_line_is_named(tmp_path: Path) -
 
     bad = tmp_path / "findings.jsonl"
     bad.write_text('{"id": "x:0"}\n{"id": \n')
-    with pytest.raises(DataError, match="findings.jsonl: line 2 is not JSON"):
+    with pytest.raises(DataError, match=r"findings\.jsonl: line 2 is not JSON"):
         list(read_jsonl(bad))

@@ -114,6 +114,7 @@ class Case:
     args: list[str]
     check: Callable[[Path], str | None] | None = None  # on exit 0: None when the data holds, else the loss
     cwd: Path | None = None
+    refuse: bool = False  # exit 0 here means harm done: data overwritten, or a wrong answer given as right
     result: dict = field(default_factory=dict)
 
 
@@ -218,9 +219,9 @@ def cases(files: dict[str, Path], work: Path) -> list[Case]:
     out += [Case(name, args) for name, args in option_cases.items()]
     same = work / "same"
     same.mkdir(exist_ok=True)
-    shutil.copy(g, same / "same.jsonl")
+    (same / "same.jsonl").write_bytes(g.read_bytes() * 2)  # each record twice: curated, it would differ
     out.append(Case("curate --output over its input", ["curate", "same.jsonl", "--out", ".", "--output", "same.jsonl"],
-                    cwd=same))  # fmt: skip
+                    cwd=same, refuse=True))  # fmt: skip
     return out + explain_cases(files, work)
 
 
@@ -235,13 +236,13 @@ def explain_cases(files: dict[str, Path], work: Path) -> list[Case]:
     (no_manifest / "manifest.json").unlink()
     return [
         Case("explain a kept record", ["explain", "good:1", "--run", str(run)]),
-        Case("explain an index past the end", ["explain", "good:99999999", "--run", str(run)]),
-        Case("explain a negative index", ["explain", "good:-1", "--run", str(run)]),
-        Case("explain an unknown stem", ["explain", "nope:1", "--run", str(run)]),
+        Case("explain an index past the end", refuse=True, args=["explain", "good:99999999", "--run", str(run)]),
+        Case("explain a negative index", refuse=True, args=["explain", "good:-1", "--run", str(run)]),
+        Case("explain an unknown stem", refuse=True, args=["explain", "nope:1", "--run", str(run)]),
         Case("explain with brackets", ["explain", "[red]x[/red]:1", "--run", str(run)]),
-        Case("explain a corrupt ledger", ["explain", "good:1", "--run", str(corrupt_ledger)]),
-        Case("explain a corrupt manifest", ["explain", "good:1", "--run", str(corrupt_manifest)]),
-        Case("explain a folder with no manifest", ["explain", "good:1", "--run", str(no_manifest)]),
+        Case("explain a corrupt ledger", refuse=True, args=["explain", "good:1", "--run", str(corrupt_ledger)]),
+        Case("explain a corrupt manifest", refuse=True, args=["explain", "good:1", "--run", str(corrupt_manifest)]),
+        Case("explain a folder with no manifest", refuse=True, args=["explain", "good:1", "--run", str(no_manifest)]),
         Case("explain a missing folder", ["explain", "good:1", "--run", str(work / "nowhere")]),
     ]
 
@@ -264,6 +265,8 @@ def run_case(case: Case) -> Case:
         outcome = "traceback"
     elif rc != 0:
         outcome = "clean_error"
+    elif case.refuse:
+        outcome, text = "silent_loss", f"exit 0 where it must refuse: {text.strip().splitlines()[-1:]}"
     else:
         outcome = "ok"
         run = Path(case.args[case.args.index("--out") + 1]) if "--out" in case.args else None
@@ -294,7 +297,7 @@ def main() -> None:
     changed = sorted(p for p, d in _digests(args.out / "files").items() if inputs_before.get(p) != d)
     changed += [p for p in inputs_before if not Path(p).exists()]
     same = args.out / "same" / "same.jsonl"
-    if same.read_bytes() != files["good"].read_bytes():
+    if same.read_bytes() != files["good"].read_bytes() * 2:
         changed.append(str(same))
     table = Table(title="lmtailor against a hostile user", title_justify="left")
     for col in ("case", "rc", "outcome", "first line"):

@@ -492,6 +492,22 @@ def test_a_json_array_that_is_cut_off_or_followed_by_text(tmp_path: Path, tail: 
     assert [ex.id for ex in seen] == ["cut:0"] and problem in rejects[0].reason
 
 
+def test_an_empty_json_array_followed_by_a_record_rejects_the_record(tmp_path: Path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_bytes(b"[]\n" + json.dumps(GOOD).encode())
+    seen, rejects = read_skipping(path)
+    assert seen == [] and "text after the array's closing ']'" in rejects[0].reason and rejects[0].line == 2
+
+
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x85", "\u2028", "\xa0", "\x1c"])
+def test_space_that_json_does_not_allow_stops_reading_instead_of_hanging(tmp_path: Path, separator: str) -> None:
+    """Python's isspace() holds for these, JSON's whitespace does not: reading once looped on them forever."""
+    path = tmp_path / "space.json"
+    path.write_text(f"[{json.dumps(GOOD)},{separator}{json.dumps(GOOD)}]", encoding="utf-8")
+    seen, rejects = read_skipping(path)
+    assert [ex.id for ex in seen] == ["space:0"] and "reading stopped" in rejects[0].reason
+
+
 def test_csv_unterminated_quote_costs_its_record_not_the_rows_after_it(tmp_path: Path) -> None:
     path = tmp_path / "quote.csv"
     path.write_text('instruction,input,output\nfirst,,"left open\nsecond,,two\nthird,,three\n')

@@ -284,7 +284,7 @@ class _Text:
         return self.buf[pos - self.base : pos - self.base + size]
 
     def skip_space(self, pos: int) -> int:
-        while self.char(pos).isspace():
+        while (c := self.char(pos)) and c in " \t\r\n":  # JSON's whitespace, not all that isspace() allows
             pos = self.base + _SPACE.match(self.buf, pos - self.base).end()  # type: ignore[union-attr]
         return pos
 
@@ -345,6 +345,8 @@ def _raw_json(path: Path, limit: int) -> Iterator[_Raw]:
                 )
             pos = text.skip_space(pos + 1)
             if text.char(pos) == "]":
+                if text.char(tail := text.skip_space(pos + 1)):
+                    yield _stopped(text, index, tail, "text after the array's closing ']'")
                 return
             while True:
                 raw, end = _json_item(text, decoder, index, pos, limit)

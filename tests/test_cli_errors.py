@@ -143,6 +143,28 @@ def test_an_out_that_is_a_file_is_refused(tmp_path: Path, shared_data: Path, dat
     assert taken.read_text() == "not a folder\n"
 
 
+@pytest.mark.parametrize("verb", ["curate", "audit", "judge", "train", "demo"])
+def test_an_empty_out_is_refused_not_taken_for_the_current_folder(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch, verb: str
+) -> None:
+    """`--out "$DIR"` with DIR unset: the current folder's files (here a curated.jsonl of the user's) stay."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "curated.jsonl").write_text("mine\n")
+    args = [verb] if verb == "demo" else [verb, str(data)]
+    refused(
+        [*args, "--out", "", "--no-progress"],
+        "--out takes a folder; got an empty path (to write into the current folder, say `--out .`)",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curated.jsonl", "in.jsonl"]
+    assert (tmp_path / "curated.jsonl").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("target", ["", ".", "..", "/"])
+def test_convert_refuses_a_target_that_names_no_file(data: Path, target: str) -> None:
+    shown = repr(str(Path(target)))
+    refused(["convert", str(data), target], f"{shown}: names no output; give the converted file a name, e.g. out.jsonl")
+
+
 def test_convert_refuses_a_target_under_a_file(data: Path) -> None:
     target = data / "under.jsonl"
     refused(["convert", str(data), str(target)], f"{target}: cannot be written: {data} is a file, not a folder")

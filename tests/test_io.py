@@ -331,6 +331,24 @@ def test_datasets_directory_errors(tmp_path: Path) -> None:
     assert ex.id == "train:0" and ex.messages[0]["content"] == GOOD["instruction"]
 
 
+@pytest.mark.parametrize("damage", ["cut", "garbage", "state"])
+def test_a_damaged_datasets_directory_is_a_clear_error(tmp_path: Path, damage: str) -> None:
+    from datasets import Dataset
+
+    folder = tmp_path / "saved"
+    Dataset.from_list([GOOD] * 200).save_to_disk(str(folder))
+    (arrow,) = folder.glob("*.arrow")
+    if damage == "cut":  # as a copy interrupted half way
+        arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
+    elif damage == "garbage":
+        arrow.write_bytes(b"not arrow at all")
+    else:
+        (folder / "state.json").write_text("{oops")
+    with pytest.raises(DataError, match="not a readable saved `datasets` directory") as info:
+        list(read_examples(folder))
+    assert str(folder) in str(info.value)
+
+
 # ---------------------------------------------------------------- atomic writes
 
 

@@ -86,6 +86,14 @@ def _names(flag: str, text: str) -> list[str]:
     return names
 
 
+def _folder(value: str) -> Path:
+    """--out: a folder. An empty path (an unset shell variable) is refused rather than read as the current folder,
+    whose files the run would replace."""
+    if not value.strip():
+        _fail("--out takes a folder; got an empty path (to write into the current folder, say `--out .`)")
+    return Path(value)
+
+
 FormatOpt = Annotated[
     str | None, typer.Option(help="Input format, auto-detected if unset.", callback=_one_of("--format", FORMATS))
 ]
@@ -102,7 +110,7 @@ def curate(
     inputs: Annotated[
         list[Path] | None, typer.Argument(help="Dataset files or `datasets` folders (recipe: inputs).")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for the data, ledger and manifest.")] = Path(
+    out: Annotated[Path, typer.Option("--out", "-o", parser=_folder, help="Run folder for the data, ledger and manifest.")] = Path(
         "runs/curate"
     ),
     recipe: Annotated[Path | None, typer.Option(help="YAML recipe; the flags below override its fields.")] = None,
@@ -251,6 +259,8 @@ def convert(
 def _check_target(source: Path, target: Path) -> None:
     """Refuse, before reading, a target under a file, a folder of other files, and one that is the source, holds
     it or lies in it: the write replaces the target whole once reading ends, destroying what was there."""
+    if target.name in ("", ".."):  # '', '.', '/', 'a/..': a folder that holds others, never the output itself
+        _fail(f"{str(target)!r}: names no output; give the converted file a name, e.g. out.jsonl")
     dst = target.resolve()
     blocker = next((p for p in dst.parents if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
@@ -358,7 +368,7 @@ def _expectations(pairs: list[str]) -> dict[str, float]:
 def audit(
     inputs: Annotated[list[Path], typer.Argument(help="Dataset files or `datasets` folders.")],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for findings.jsonl, summary.json, report.html.")
+        Path, typer.Option("--out", "-o", parser=_folder, help="Folder for findings.jsonl, summary.json, report.html.")
     ] = Path("runs/audit"),
     checks: Annotated[str | None, typer.Option(help="Comma-separated checks to run (default: all).")] = None,
     expect: Annotated[list[str] | None, typer.Option(help="Expected rate, e.g. refusal=0.05 (repeatable).")] = None,
@@ -433,7 +443,7 @@ def audit(
 def score(
     inputs: Annotated[list[Path], typer.Argument(help="Dataset files or `datasets` folders to score.")],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Run folder for the scored data, ledger, manifest, classifier.")
+        Path, typer.Option("--out", "-o", parser=_folder, help="Run folder for the scored data, ledger, manifest, classifier.")
     ] = Path("runs/score"),
     classifier: Annotated[
         bool, typer.Option("--classifier", help="Score with a quality classifier (embeddings + logistic regression).")
@@ -510,7 +520,7 @@ synth_app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(synth_app, name="synth")
-SynthOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder for the data, ledger and manifest.")]
+SynthOutOpt = Annotated[Path, typer.Option("--out", "-o", parser=_folder, help="Run folder for the data, ledger and manifest.")]
 SeedOpt = Annotated[int, typer.Option(help="Sampling seed; part of the cache key, so a rerun is free.")]
 MaxRougeOpt = Annotated[float, typer.Option(help="ROUGE-L F at or above which a text counts as a copy.")]
 MaxTokensOpt = Annotated[int, typer.Option(help="Most tokens the model writes per answer (step: max_tokens).")]
@@ -698,7 +708,7 @@ def synth_failures(
 )
 def judge(
     inputs: Annotated[list[Path], typer.Argument(help="Dataset files or `datasets` folders to judge.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for the data, ledger and manifest.")] = Path(
+    out: Annotated[Path, typer.Option("--out", "-o", parser=_folder, help="Run folder for the data, ledger and manifest.")] = Path(
         "runs/judge"
     ),
     rubric: Annotated[
@@ -786,7 +796,7 @@ def judge(
 def train(
     inputs: Annotated[list[Path] | None, typer.Argument(help="Training data files (config: train).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML training config; the flags below override it.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (config: out).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", parser=_folder, help="Run folder (config: out).")] = None,
     model: Annotated[
         str | None, typer.Option(help="Hugging Face model folder, or 'embedded' for Gemma 3 270M (config: model).")
     ] = None,
@@ -883,7 +893,7 @@ def train(
 
 @app.command(epilog="Example:  lmtailor demo --out demo_out")
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the generated data and the run.")] = Path("demo_out"),
+    out: Annotated[Path, typer.Option(parser=_folder, help="Folder for the generated data and the run.")] = Path("demo_out"),
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Generate a text-to-SQL dataset with known defects, curate it, and check every defect was caught."""

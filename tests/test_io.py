@@ -510,6 +510,15 @@ def test_a_json_array_that_is_cut_off_or_followed_by_text(tmp_path: Path, tail: 
     assert [ex.id for ex in seen] == ["cut:0"] and problem in rejects[0].reason
 
 
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    """Like a key twice in a JSON record: a row would keep one of the two values and silently lose the other."""
+    path = tmp_path / "twice.csv"
+    path.write_text("instruction,output,output\nName a colour.,Blue.,Red.\n")
+    with pytest.raises(DataError, match="the header names a column twice: 'output'") as info:
+        list(read_examples(path, ReadOptions(on_error="skip")))
+    assert str(path) in str(info.value)
+
+
 def test_an_empty_json_array_followed_by_a_record_rejects_the_record(tmp_path: Path) -> None:
     path = tmp_path / "empty.json"
     path.write_bytes(b"[]\n" + json.dumps(GOOD).encode())

@@ -496,6 +496,8 @@ def _raw_csv(path: Path, limit: int) -> Iterator[_Raw]:
             return
         if problem := lines.problem():
             raise DataError(path, None, f"the header is {problem}")
+        if twice := sorted({name for name in header if header.count(name) > 1}):  # one value would be lost
+            raise DataError(path, None, f"the header names a column twice: {', '.join(map(repr, twice))}")
         index = 0
         while True:
             line = lines.start()

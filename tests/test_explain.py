@@ -101,12 +101,57 @@ def test_a_corrupt_manifest_names_the_file(run: Path) -> None:
     (run / "manifest.json").write_text('{"recipe": {"inputs": [')
     result = explain(f"{STEM}:3", run)
     assert result.exit_code == 2, result.output
-    assert f"{run / 'manifest.json'}: is corrupt:" in flat(result.output) and "line 1" in result.output
+    assert f"{run / 'manifest.json'}: is corrupt:" in flat(result.output) and "column 24" in result.output
+
+
+def test_an_index_of_5000_digits_is_no_record_index(run: Path) -> None:
+    """Past what int() reads (4,300 digits): once a ValueError traceback."""
+    result = explain(f"{STEM}:{'9' * 5000}", run)
+    assert result.exit_code == 1, result.output
+    assert "'9999999999999999999999999999999999999999... (5,000 characters)' is not a record index" in flat(result.output)
+
+
+def tamper(run: Path, change: str) -> None:
+    manifest = json.loads((run / "manifest.json").read_text())
+    if change == "nested":
+        text = json.dumps(manifest)[:-1] + ', "extra": ' + "[" * 10_000 + "]" * 10_000 + "}"
+        (run / "manifest.json").write_text(text)
+        return
+    where, _, value = change.partition("=")
+    if where == "files":
+        manifest["files"] = json.loads(value)
+    else:
+        manifest["recipe"][where] = json.loads(value)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ("nested", "is corrupt: nested deeper than"),
+        ("files=[1]", "is corrupt: its files are not a mapping"),
+        ('files={"../../etc/passwd": {}}', "is corrupt: its files are not a mapping"),
+        ("steps=[5]", "is not a curate manifest: its recipe is not a valid recipe"),
+        ("inputs=[5]", "is not a curate manifest: its recipe is not a valid recipe"),
+        ('max_record_mb="x"', "is not a curate manifest: its recipe is not a valid recipe"),
+    ],
+)
+def test_a_tampered_manifest_is_refused_naming_it(run: Path, change: str, problem: str) -> None:
+    tamper(run, change)
+    result = explain(f"{STEM}:3", run)
+    assert result.exit_code == 2, result.output
+    assert f"{run / 'manifest.json'}: {problem}" in flat(result.output)
 
 
 @pytest.mark.parametrize(
     ("damage", "problem"),
-    [('{"id": "data[red]:3", "step"', "line 2 is corrupt"), ('["not", "an", "entry"]', "line 2 is not an entry")],
+    [
+        ('{"id": "data[red]:3", "step"', "line 2 is corrupt"),
+        ('["not", "an", "entry"]', "line 2 is not an entry"),
+        ('{"id": ' + "[" * 10_000 + "]" * 10_000 + "}", "line 2 is corrupt (nested deeper than"),
+        # a drop whose step is not a name: read as no event, record 30 would be said to be kept
+        ('{"id": "data[red]:30", "step": 5, "action": "drop", "reason": "x"}', "line 2 is not an entry"),
+    ],
 )
 def test_a_corrupt_ledger_names_the_file_and_line(run: Path, damage: str, problem: str) -> None:
     """A run whose manifest lists no file digests (written before they were kept) is read on trust, so a

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -10,12 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from lmtailor import rundir
-from lmtailor.io import DataError, raw_records
+from lmtailor.config import Recipe, RecipeError
+from lmtailor.io import DataError, parse_json, raw_records
+from lmtailor.records import RecordError
 
-# A record index as the run writes it in ids: `-1`, `+3`, `03` or `３` would name no record, or another one.
-_INDEX = re.compile(r"0|[1-9][0-9]*")
-_LEDGER_KEYS = ("id", "step", "action", "reason")
-_REJECT_KEYS = ("source", "index", "reason")
+# A record index as the run writes it in ids: `-1`, `+3`, `03` or `３` would name no record, or another one;
+# past 18 digits it would be past the end of any file (and past what int() reads, at 4,300).
+_INDEX = re.compile(r"0|[1-9][0-9]{0,17}")
+# The fields each entry of the run's own files must have, with their types: an entry of other types would
+# read as no event, and a dropped record as kept.
+_LEDGER_KEYS = {"id": str, "step": str, "action": str, "reason": str}
+_REJECT_KEYS = {"source": str, "index": int, "reason": str}
 
 
 @dataclass
@@ -58,9 +62,10 @@ def explain(run_dir: Path | str, example_id: str) -> History:
     """
     run = Path(run_dir)
     manifest = rundir.require_complete(run, "manifest.json", "curate")
-    recipe = manifest.get("recipe")
-    if not isinstance(recipe, dict) or not isinstance(recipe.get("inputs"), list):
-        raise rundir.RunFolderError(run / "manifest.json", "is not a curate manifest: it has no recipe inputs")
+    try:
+        recipe = Recipe.parse(manifest.get("recipe"), "its recipe")  # type: ignore[arg-type]
+    except RecipeError as e:
+        raise rundir.RunFolderError(run / "manifest.json", f"is not a curate manifest: {e}") from None
     h = History(example_id)
     for e in _entries(run / "ledger.jsonl", _LEDGER_KEYS):
         if e["id"] == example_id:
@@ -68,8 +73,8 @@ def explain(run_dir: Path | str, example_id: str) -> History:
         elif e.get("twin") == example_id:
             h.twin_of.append(e)
     stem, sep, index = example_id.rpartition(":")
-    mixed = [src for step in recipe.get("steps", []) for src in step.get("sources", [])]
-    sources = [(Path(spec["path"]), n >= len(recipe["inputs"])) for n, spec in enumerate(recipe["inputs"] + mixed)]
+    mixed = [src for step in recipe.steps for src in getattr(step, "sources", [])]
+    sources = [(spec.path, n >= len(recipe.inputs)) for n, spec in enumerate([*recipe.inputs, *mixed])]
     match = next(((p, mix) for p, mix in sources if (p.name if p.is_dir() else p.stem) == stem and sep), None)
     if match is None:
         names = ", ".join(p.name if p.is_dir() else p.stem for p, _ in sources)
@@ -78,7 +83,8 @@ def explain(run_dir: Path | str, example_id: str) -> History:
     source, h.from_mix_source = match
     h.source = str(source)
     if not _INDEX.fullmatch(index):
-        h.missing = f"{index!r} is not a record index (0, 1, 2, ...)"
+        shown = index if len(index) <= 40 else f"{index[:40]}... ({len(index):,} characters)"
+        h.missing = f"{shown!r} is not a record index (0, 1, 2, ...)"
         return h
     h.index = int(index)
     for r in _entries(run / "rejects.jsonl", _REJECT_KEYS):
@@ -88,7 +94,7 @@ def explain(run_dir: Path | str, example_id: str) -> History:
         h.missing = f"its source {source} is gone, so record {h.index} cannot be looked up"
         return h
     count = 0
-    for raw in raw_records(source, recipe.get("max_record_mb", 16.0)):
+    for raw in raw_records(source, recipe.max_record_mb):
         count = raw.index + 1
         if raw.index == h.index:
             h.original = raw.record if raw.error is None else raw.text
@@ -97,7 +103,7 @@ def explain(run_dir: Path | str, example_id: str) -> History:
     return h
 
 
-def _entries(path: Path, keys: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+def _entries(path: Path, keys: dict[str, type]) -> Iterator[dict[str, Any]]:
     """The run's own JSONL (ledger, rejects); a damaged line is a DataError naming the file and the line."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -105,10 +111,10 @@ def _entries(path: Path, keys: tuple[str, ...]) -> Iterator[dict[str, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(path, None, f"line {line_no} is corrupt ({e.msg}); run curate again") from None
-                if not isinstance(entry, dict) or not all(k in entry for k in keys):
+                    entry = parse_json(line)
+                except RecordError as e:
+                    raise DataError(path, None, f"line {line_no} is corrupt ({e}); run curate again") from None
+                if not isinstance(entry, dict) or not all(type(entry.get(k)) is t for k, t in keys.items()):
                     raise DataError(path, None, f"line {line_no} is not an entry of {path.name}; run curate again")
                 yield entry
     except UnicodeDecodeError as e:

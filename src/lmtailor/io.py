@@ -135,7 +135,8 @@ def parse_json(text: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_pairs)
     except json.JSONDecodeError as e:
-        raise RecordError(f"invalid JSON: {e.msg} at column {e.colno}") from None
+        where = f"line {e.lineno} column {e.colno}" if "\n" in text.rstrip("\n") else f"column {e.colno}"
+        raise RecordError(f"invalid JSON: {e.msg} at {where}") from None
     except RecursionError:
         raise RecordError(f"nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as e:

@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from lmtailor.io import DataError, atomic_path
+from lmtailor.io import DataError, atomic_path, parse_json
+from lmtailor.records import RecordError
 
 LOCK = ".lock"
 
@@ -118,12 +119,15 @@ def require_complete(out: Path, index: str, what: str) -> dict[str, Any]:
             out, f"is not a finished {what} run: no {index} (the run was interrupted or is still going; run it again)"
         )
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        content = parse_json(path.read_text(encoding="utf-8"))  # nested 10,000 deep or a huge number: refused
+    except (RecordError, UnicodeDecodeError) as e:
         raise RunFolderError(path, f"is corrupt: {e}") from None
     if not isinstance(content, dict):
         raise RunFolderError(path, "is corrupt: not a JSON object")
-    for name, want in (content.get("files") or {}).items():
+    files = content.get("files") or {}
+    if not isinstance(files, dict) or not all(_plain(name) and isinstance(want, dict) for name, want in files.items()):
+        raise RunFolderError(path, "is corrupt: its files are not a mapping of the folder's file names to digests")
+    for name, want in files.items():
         target = out / name
         if not target.exists():
             raise RunFolderError(out, f"{name} is missing though {index} lists it: the folder was changed since")
@@ -132,3 +136,8 @@ def require_complete(out: Path, index: str, what: str) -> dict[str, Any]:
                 out, f"{name} does not match {index} (another run or a hand edit changed it); run it again"
             )
     return content
+
+
+def _plain(name: str) -> bool:
+    """A file directly in the run folder: an index naming `../x` or `/etc/x` vouches for nothing of the run's."""
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name

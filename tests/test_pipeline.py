@@ -114,6 +114,19 @@ def test_killed_run_resumes_from_checkpoint(tmp_path: Path, sample: Path) -> Non
     assert resumed["counts"] == fresh["counts"]
 
 
+@pytest.mark.parametrize("damage", ["{oops", "[" * 10_000, '{"checkpoints": [1]}', '{"checkpoints": {"1": 5}}'])
+def test_a_damaged_checkpoint_state_means_no_checkpoint(tmp_path: Path, sample: Path, damage: str) -> None:
+    """Checkpoints save time, never data: a damaged state reruns the steps rather than stopping the run."""
+    steps = [{"step": "normalize"}, {"step": "exact_dedup"}, {"step": "near_dedup"}, {"step": "filter"}]
+    recipe = Recipe.parse({"inputs": [str(sample)], "on_error": "skip", "steps": steps})
+    first = curate(recipe, tmp_path / "run", progress=False)
+    kept = (tmp_path / "run" / "curated.jsonl").read_bytes()
+    (tmp_path / "run" / ".work" / "state.json").write_text(damage)
+    again = curate(recipe, tmp_path / "run", progress=False)
+    assert again["resumed_at_step"] is None and again["counts"] == first["counts"]
+    assert (tmp_path / "run" / "curated.jsonl").read_bytes() == kept
+
+
 def test_changed_recipe_reuses_only_checkpoints_before_the_change(tmp_path: Path, sample: Path) -> None:
     recipe = Recipe.load(_recipe(tmp_path, sample))
     assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] is None

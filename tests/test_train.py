@@ -353,6 +353,15 @@ def test_a_second_training_into_a_busy_folder_is_refused(sql_data: Path, tiny_mo
     assert not (run / "config.json").exists()
 
 
+def test_a_damaged_config_in_the_run_folder_is_named(sql_data: Path, tiny_model: Path, tmp_path: Path) -> None:
+    run = tmp_path / "damaged"
+    run.mkdir()
+    (run / "config.json").write_text('{"method": "lo')  # as a disk that filled while it was written
+    result = runner.invoke(app, _train_args(sql_data, run, tiny_model, "--max-steps", "1"))
+    assert result.exit_code == 2, result.output
+    assert f"{run / 'config.json'} is damaged; pass --restart" in " ".join(result.output.split())
+
+
 def test_clear_errors(sql_data: Path, tmp_path: Path) -> None:
     """Each refusal names what is wrong, before any model is loaded where it can."""
     cases = [

@@ -132,8 +132,13 @@ class Run:
     # ------------------------------------------------------------ state
 
     def _state(self) -> dict[str, Any]:
-        path = self.work / "state.json"
-        return json.loads(path.read_text()) if path.exists() else {"checkpoints": {}}
+        """The checkpoints so far; a damaged state (a hand edit, a failing disk) means none, so the run redoes
+        them instead of stopping: checkpoints save time, never data."""
+        try:
+            state = json.loads((self.work / "state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return {"checkpoints": {}}
+        return state if isinstance(state, dict) and isinstance(state.get("checkpoints"), dict) else {"checkpoints": {}}
 
     def _save_checkpoint(self, j: int) -> None:
         state = self._state()
@@ -147,7 +152,7 @@ class Run:
         checkpoints = self._state()["checkpoints"]
         for j in reversed(range(len(self.recipe.steps))):
             ck = checkpoints.get(str(j))
-            if ck and ck["fingerprint"] == self.fingerprints[j] and (self.work / f"ckpt-{j}.jsonl").exists():
+            if isinstance(ck, dict) and ck.get("fingerprint") == self.fingerprints[j] and (self.work / f"ckpt-{j}.jsonl").exists():
                 self.stats = ck["stats"]
                 self._resumed_stages = len(self.stats)
                 return j + 1

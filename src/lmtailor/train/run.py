@@ -155,8 +155,13 @@ def _claim(out: Path, cfg: TrainConfig, restart: bool) -> None:
                 shutil.rmtree(p)
             elif p.name != rundir.LOCK:
                 p.unlink()
-    if saved.exists() and json.loads(saved.read_text(encoding="utf-8")) != current:
-        raise TrainError(f"{out} holds a run with a different config; pass --restart to replace it or choose --out")
+    if saved.exists():
+        try:
+            earlier = json.loads(saved.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError):  # a bad byte, bad JSON, nesting too deep
+            raise TrainError(f"{saved} is damaged; pass --restart to replace the run or choose another --out") from None
+        if earlier != current:
+            raise TrainError(f"{out} holds a run with a different config; pass --restart to replace it or choose --out")
     out.mkdir(parents=True, exist_ok=True)
     _write_json(saved, current)
 

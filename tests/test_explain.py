@@ -108,7 +108,9 @@ def test_an_index_of_5000_digits_is_no_record_index(run: Path) -> None:
     """Past what int() reads (4,300 digits): once a ValueError traceback."""
     result = explain(f"{STEM}:{'9' * 5000}", run)
     assert result.exit_code == 1, result.output
-    assert "'9999999999999999999999999999999999999999... (5,000 characters)' is not a record index" in flat(result.output)
+    assert "'9999999999999999999999999999999999999999... (5,000 characters)' is not a record index" in flat(
+        result.output
+    )
 
 
 def tamper(run: Path, change: str) -> None:

@@ -110,9 +110,9 @@ def curate(
     inputs: Annotated[
         list[Path] | None, typer.Argument(help="Dataset files or `datasets` folders (recipe: inputs).")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", parser=_folder, help="Run folder for the data, ledger and manifest.")] = Path(
-        "runs/curate"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", parser=_folder, help="Run folder for the data, ledger and manifest.")
+    ] = Path("runs/curate"),
     recipe: Annotated[Path | None, typer.Option(help="YAML recipe; the flags below override its fields.")] = None,
     steps: Annotated[
         str | None, typer.Option(help="Comma-separated steps with default settings (recipe: steps).")
@@ -443,7 +443,10 @@ def audit(
 def score(
     inputs: Annotated[list[Path], typer.Argument(help="Dataset files or `datasets` folders to score.")],
     out: Annotated[
-        Path, typer.Option("--out", "-o", parser=_folder, help="Run folder for the scored data, ledger, manifest, classifier.")
+        Path,
+        typer.Option(
+            "--out", "-o", parser=_folder, help="Run folder for the scored data, ledger, manifest, classifier."
+        ),
     ] = Path("runs/score"),
     classifier: Annotated[
         bool, typer.Option("--classifier", help="Score with a quality classifier (embeddings + logistic regression).")
@@ -520,7 +523,9 @@ synth_app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(synth_app, name="synth")
-SynthOutOpt = Annotated[Path, typer.Option("--out", "-o", parser=_folder, help="Run folder for the data, ledger and manifest.")]
+SynthOutOpt = Annotated[
+    Path, typer.Option("--out", "-o", parser=_folder, help="Run folder for the data, ledger and manifest.")
+]
 SeedOpt = Annotated[int, typer.Option(help="Sampling seed; part of the cache key, so a rerun is free.")]
 MaxRougeOpt = Annotated[float, typer.Option(help="ROUGE-L F at or above which a text counts as a copy.")]
 MaxTokensOpt = Annotated[int, typer.Option(help="Most tokens the model writes per answer (step: max_tokens).")]
@@ -708,9 +713,9 @@ def synth_failures(
 )
 def judge(
     inputs: Annotated[list[Path], typer.Argument(help="Dataset files or `datasets` folders to judge.")],
-    out: Annotated[Path, typer.Option("--out", "-o", parser=_folder, help="Run folder for the data, ledger and manifest.")] = Path(
-        "runs/judge"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", parser=_folder, help="Run folder for the data, ledger and manifest.")
+    ] = Path("runs/judge"),
     rubric: Annotated[
         str, typer.Option(help="Comma-separated rubrics: helpfulness, correctness, groundedness or --rubrics-file's.")
     ] = "helpfulness,correctness",
@@ -893,7 +898,9 @@ def train(
 
 @app.command(epilog="Example:  lmtailor demo --out demo_out")
 def demo(
-    out: Annotated[Path, typer.Option(parser=_folder, help="Folder for the generated data and the run.")] = Path("demo_out"),
+    out: Annotated[Path, typer.Option(parser=_folder, help="Folder for the generated data and the run.")] = Path(
+        "demo_out"
+    ),
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Generate a text-to-SQL dataset with known defects, curate it, and check every defect was caught."""

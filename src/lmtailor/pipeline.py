@@ -152,7 +152,11 @@ class Run:
         checkpoints = self._state()["checkpoints"]
         for j in reversed(range(len(self.recipe.steps))):
             ck = checkpoints.get(str(j))
-            if isinstance(ck, dict) and ck.get("fingerprint") == self.fingerprints[j] and (self.work / f"ckpt-{j}.jsonl").exists():
+            if (
+                isinstance(ck, dict)
+                and ck.get("fingerprint") == self.fingerprints[j]
+                and (self.work / f"ckpt-{j}.jsonl").exists()
+            ):
                 self.stats = ck["stats"]
                 self._resumed_stages = len(self.stats)
                 return j + 1

@@ -362,6 +362,17 @@ def test_a_damaged_config_in_the_run_folder_is_named(sql_data: Path, tiny_model:
     assert f"{run / 'config.json'} is damaged; pass --restart" in " ".join(result.output.split())
 
 
+def test_options_are_checked_before_torch_loads(sql_data: Path, tmp_path: Path) -> None:
+    """A mistyped option is refused at once: checking it needs neither torch nor transformers (seconds to load)."""
+    args = ["train", str(sql_data), "--max-steps", "0", "--out", str(tmp_path / "run")]
+    code = (
+        "import sys; from typer.testing import CliRunner; from lmtailor.cli import app; "
+        f"r = CliRunner().invoke(app, {args!r}); print(r.exit_code, 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
+
+
 def test_clear_errors(sql_data: Path, tmp_path: Path) -> None:
     """Each refusal names what is wrong, before any model is loaded where it can."""
     cases = [

@@ -862,8 +862,6 @@ def train(
     [bold]manifest.json[/] and the exports. A killed run resumes from its last checkpoint when run again.
     """
     from lmtailor.train.config import TrainConfig
-    from lmtailor.train.model import TrainError
-    from lmtailor.train.run import train as run_train
 
     fields = {"out": out, "model": model, "method": method, "epochs": epochs, "max_steps": max_steps,
               "learning_rate": learning_rate, "max_length": max_length, "packing": packing, "row_length": row_length,
@@ -881,7 +879,7 @@ def train(
     if eval:
         overrides["eval"] = [{"path": p, **spec} for p in eval]
     lora = {k: v for k, v in (("r", lora_r), ("alpha", lora_alpha)) if v is not None}
-    with _reported(ValueError, TrainError):  # ValidationError, DataError and RecordError are ValueErrors
+    with _reported(ValueError):  # ValidationError, DataError and RecordError are ValueErrors
         if config is not None:
             base = TrainConfig.load(config).model_dump()
         elif inputs:
@@ -893,6 +891,10 @@ def train(
         overrides["evaluate"] = {"task": {**evaluate.get("task", {}), **task},
                                  "forgetting": {**evaluate.get("forgetting", {}), **probes}}  # fmt: skip
         cfg = TrainConfig.model_validate({**base, **overrides})
+    from lmtailor.train.model import TrainError  # torch and transformers load here, once the options hold
+    from lmtailor.train.run import train as run_train
+
+    with _reported(ValueError, TrainError):
         run_train(cfg, restart=restart)
 
 

@@ -16,7 +16,6 @@ from rich.progress import Progress
 from rich.table import Table
 
 from lmtailor.evaluate import DATA_ROOT
-from lmtailor.evaluate.forgetting import general_texts, mmlu_accuracy, mmlu_rows, text_cross_entropy
 from lmtailor.evaluate.task import TaskConfig, score_task
 from lmtailor.records import Example
 from lmtailor.train.template import Template
@@ -53,6 +52,9 @@ def measure(
     """{task: summary or None, general_ce: nats per token or None, mmlu_accuracy: share or None, seconds: {...}}.
     The task summary holds `predictions`, one row per example: for a JSONL file beside the manifest, not for the
     manifest itself. A probe configured to 0 items (or no eval examples) gives None."""
+    # torch loads with the probes, not with this module: `lmtailor train` checks its options in a blink
+    from lmtailor.evaluate.forgetting import general_texts, mmlu_accuracy, mmlu_rows, text_cross_entropy
+
     cfg = cfg or EvalConfig()
     forgetting = cfg.forgetting
     seconds: dict[str, float] = {}

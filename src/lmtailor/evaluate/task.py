@@ -22,7 +22,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import Progress
 
-from lmtailor.evaluate.generation import greedy
 from lmtailor.evaluate.sql_match import (
     QueryError,
     canonical_match,
@@ -74,6 +73,8 @@ def score_task(
     progress: Progress | None = None,
 ) -> TaskResult:
     """Answer every example greedily and score the answers with `cfg.metric`."""
+    from lmtailor.evaluate.generation import greedy  # torch loads here, not when a config is checked
+
     cfg = cfg or TaskConfig()
     prompts = [template.prompt(ex)[0] for ex in examples]
     answers = greedy(model, tokenizer, prompts, cfg.max_new_tokens, cfg.stop, cfg.batch_size, progress)

@@ -457,7 +457,8 @@ def tamper(run: Path, name: str, content: bytes) -> None:
     a version before digests has none to record)."""
     (run / name).write_bytes(content)
     manifest = json.loads((run / "manifest.json").read_text())
-    manifest.setdefault("files", {})[name] = {"bytes": len(content), "blake2b": hashlib.blake2b(content, digest_size=16).hexdigest()}
+    digest = hashlib.blake2b(content, digest_size=16).hexdigest()
+    manifest.setdefault("files", {})[name] = {"bytes": len(content), "blake2b": digest}
     (run / "manifest.json").write_text(json.dumps(manifest))
 
 

@@ -4,7 +4,8 @@ The generator builds a small shop database in SQLite, writes questions whose gol
 out an evaluation split, and then spoils the training split on purpose: exact and paraphrased duplicates,
 SQL in inconsistent case and spacing, empty answers, placeholder inputs, and evaluation examples copied
 into training. `defects.json` records where each defect sits and which step must catch it, so the demo
-can check the curation rather than just show it.
+can check the curation rather than just show it. The shop's world and its question kinds are data, in
+`data/demo_shop.yaml`; this module holds what turns them into a dataset.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -43,40 +45,29 @@ SCHEMA = (
     "NULL);"
 )
 
-CITIES = {"Paris": "France", "Lyon": "France", "Berlin": "Germany", "Munich": "Germany", "Madrid": "Spain",
-          "Seville": "Spain", "Rome": "Italy", "Milan": "Italy", "Lisbon": "Portugal", "Porto": "Portugal",
-          "Dublin": "Ireland", "Vienna": "Austria"}
-FIRST = ["Alice", "Bruno", "Chloe", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kira",
-         "Lars", "Maya", "Nadia", "Oscar", "Priya", "Quentin", "Rosa", "Samir", "Tessa", "Umberto", "Vera",
-         "Wendell", "Ximena", "Yusuf", "Zara", "Arthur", "Beatriz", "Conor", "Daphne", "Emil", "Fiona",
-         "Gustavo", "Helga", "Ivan", "Julia", "Kenji", "Leonie", "Marco", "Nora", "Otto", "Paloma", "Rafael",
-         "Sofia", "Tobias", "Ursula", "Viktor", "Wanda", "Yannick", "Zoltan"]
-LAST = ["Martin", "Keller", "Dubois", "Petrov", "Rossi", "Haddad", "Lindqvist", "Moreau", "Silva", "Becker",
-        "Tanaka", "Nilsen", "Okafor", "Sharma", "Fischer", "Iyer", "Laurent", "Garcia", "Mansour", "Visser",
-        "Bianchi", "Novak", "Brooks", "Herrera", "Demir", "Khan", "Walsh", "Costa", "Murphy", "Andersen",
-        "Weber", "Campbell", "Ortega", "Berg", "Popescu", "Conti", "Sato", "Wolff", "Ferrari", "Quinn",
-        "Braun", "Navarro", "Pereira", "Marino", "Schulz", "Horvat", "Kowalski", "Lambert", "Fontaine",
-        "Eriksen"]
-PRODUCTS = {
-    "Books": ["Atlas of Rivers", "Pocket Cookbook", "Mystery Anthology", "Poetry Collection",
-              "Travel Guide to Norway", "Illustrated Dictionary"],
-    "Electronics": ["Wireless Earbuds", "Portable Charger", "Bluetooth Speaker", "Smart Thermostat",
-                    "Action Camera", "Mechanical Keyboard", "Ebook Reader"],
-    "Garden": ["Watering Can", "Pruning Shears", "Bird Feeder", "Compost Bin", "Hose Reel",
-               "Seed Starter Kit"],
-    "Toys": ["Wooden Train Set", "Puzzle Cube", "Stunt Kite", "Plush Bear", "Building Blocks", "Toy Drone"],
-    "Kitchen": ["Copper Kettle", "Chef Knife", "Cast Iron Skillet", "Pepper Mill", "Espresso Maker",
-                "Salad Spinner", "Bread Tin"],
-    "Sports": ["Yoga Mat", "Tennis Racket", "Climbing Rope", "Running Shoes", "Cycling Helmet",
-               "Dumbbell Pair"],
-    "Clothing": ["Wool Scarf", "Rain Jacket", "Linen Shirt", "Denim Jeans", "Leather Gloves", "Sun Hat"],
-    "Beauty": ["Lavender Soap", "Face Serum", "Hair Dryer", "Lip Balm", "Bath Salts", "Nail Kit"],
-}
+DATA = resources.files("lmtailor") / "data" / "demo_shop.yaml"  # the shop's cities, people, products, questions
+_WORLD = yaml.safe_load(DATA.read_text(encoding="utf-8"))
+CITIES: dict[str, str] = _WORLD["cities"]
+FIRST: list[str] = _WORLD["first_names"]
+LAST: list[str] = _WORLD["last_names"]
+PRODUCTS: dict[str, list[str]] = _WORLD["products"]
 RECIPE = resources.files("lmtailor") / "recipes" / "demo.yaml"
 STATUSES = ["pending", "shipped", "delivered", "cancelled", "returned"]
 YEARS = ["2022", "2023", "2024"]
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 # ---------------------------------------------------------------- the database
@@ -172,10 +163,27 @@ class Template:
         return _GROUP.sub(pick, self.phrasings[phrasing]).format(**params)
 
 
-def _each(key: str, values: Callable[[Shop], list[Any]], **extra: list[Any]) -> Params:
-    """One parameter set per entity, with a random value for each extra parameter."""
+def _values(name: str, shop: Shop) -> list[Any]:
+    """An entity's values, each once, in the order the shop holds them."""
+    values = {
+        "city": lambda: list(CITIES),
+        "country": lambda: list(dict.fromkeys(CITIES.values())),
+        "category": lambda: list(PRODUCTS),
+        "customer": lambda: [c[1] for c in shop.customers],
+        "product": lambda: [p[1] for p in shop.products],
+        "word": lambda: list(dict.fromkeys(p[1].split()[-1] for p in shop.products)),
+        "years": lambda: YEARS,
+    }
+    return values[name]()
+
+
+def _each(key: str, extra: dict[str, list[Any] | str]) -> Params:
+    """One parameter set per entity, with a random value for each extra parameter (a list, or an entity)."""
+
     def params(shop: Shop, rng: random.Random) -> list[dict[str, Any]]:
-        return [{key: v, **{k: rng.choice(opts) for k, opts in extra.items()}} for v in values(shop)]
+        options = {k: _values(v, shop) if isinstance(v, str) else v for k, v in extra.items()}
+        return [{key: v, **{k: rng.choice(opts) for k, opts in options.items()}} for v in _values(key, shop)]
+
     return params
 
 
@@ -200,424 +208,16 @@ def _city_month(shop: Shop, rng: random.Random) -> list[dict[str, Any]]:
     return out
 
 
-CITY = _each("city", lambda shop: list(CITIES))
-COUNTRY = _each("country", lambda shop: list(dict.fromkeys(CITIES.values())))
-CATEGORY = _each("category", lambda shop: list(PRODUCTS))
-CUSTOMER = _each("customer", lambda shop: [c[1] for c in shop.customers])
-PRODUCT = _each("product", lambda shop: [p[1] for p in shop.products])
-WHO = "[customers|clients|shoppers]"
+_PAIRS: dict[str, Params] = {"customer_status": _customer_status, "city_month": _city_month}
 
-TEMPLATES = [
-    Template("customers_in_city", (
-        "[List|Show|Give me] the names and [email addresses|emails|e-mail addresses] of [every|each] "
-        "[customer|client|shopper] who [lives|resides|is based] in {city}, [ordered by name|sorted by "
-        "name|in "
-        "alphabetical order].",
-        f"Which {WHO} [are based|live|reside] in {{city}}? [Give|Return|Show] [each one's|their] name and "
-        "[email|email address], [sorted|ordered|arranged] by name.",
-        "[Show|Display|Print] the name and [email|e-mail] of [all|the] [customers|clients] [located|living|"
-        "residing] in {city}, [in alphabetical order of name|in name order|ordered by their names]."),
-        "select name, email from customers where city = '{city}' order by name", CITY),
-    Template("count_customers_country", (
-        f"How many {WHO} in the [shop|store] [database|records] [come from|are from|live in] {{country}}?",
-        "[Count|Tally] the [registered|signed-up] [customers|clients] whose country is "
-        "[recorded|stored|listed] "
-        "as {country}.",
-        "What is the [number|count|total number] of [customers|clients] [living|residing|located] in "
-        "{country} "
-        "according to the [customers table|customer records]?"),
-        "select count(*) from customers where country = '{country}'", COUNTRY),
-    Template("signups_since", (
-        "Which [customers|clients] from {city} [signed up|registered|joined] on or after {date}? "
-        "[Return|Give|Show] their [names|full names] and [signup|registration] dates.",
-        f"[Find|Get|Identify] the {{city}} {WHO} who [created their account|opened an account|registered] no "
-        "earlier than {date}, [with|along with|together with] the date they joined.",
-        "[Give|List|Show] the [names|full names] and [signup|registration] dates of [customers|clients] in "
-        "{city} "
-        "whose [signup|registration] date is {date} or [later|after]."),
-        "select name, signup_date from customers where city = '{city}' and signup_date >= '{date}' "
-        "order by signup_date", _each("city", lambda shop: list(CITIES), date=["2022-01-01", "2022-06-01"])),
-    Template("customer_email", (
-        "What is the [email address|e-mail address|email] [on file|we have|stored] for the [customer|client] "
-        "[named|called] {customer}?",
-        "[Look up|Find|Fetch] the [contact email|email address] we [have stored|keep|hold] for {customer} in "
-        "the "
-        "[customers table|customer records].",
-        "[Retrieve|Get|Return] the email of the [shopper|customer|client] called {customer} from the "
-        "[customer records|customers table]."),
-        "select email from customers where name = '{customer}'", CUSTOMER),
-    Template("customer_location", (
-        "In [which|what] city and country does the [customer|client] {customer} [live|reside], according to "
-        "our "
-        "[records|data]?",
-        "Where is {customer} [located|based]? [Return|Give|Show] the [city|town] and the country from the "
-        "[customer record|customers table].",
-        "[Tell me|Give me|Show me] the [home city|city] and country [registered|recorded|stored] for the "
-        "[customer|client] {customer}."),
-        "select city, country from customers where name = '{customer}'", CUSTOMER),
-    Template("cities_in_country", (
-        "Which cities in {country} have [customers|clients], and how many [customers|clients] does [each of "
-        "those cities|each city] have?",
-        "For [every|each] city in {country}, [count|tally] how many [customers|clients] live there and "
-        "[show|list|give] the city [with|next to|alongside] its count.",
-        "[Break down|Split|Group] the [customers|clients] from {country} by city, [giving|showing|with] the "
-        "number of [customers|clients] per city."),
-        "select city, count(*) as customers from customers where country = '{country}' group by city "
-        "order by customers desc", COUNTRY),
-    Template("signups_country_year", (
-        "How many [customers|clients] from {country} [created their account|signed up|registered] [at some "
-        "point "
-        "during|at any time in|sometime in] {year}?",
-        "[Count|Tally] the [customers|clients] whose country is {country} and whose [signup|registration] "
-        "date "
-        "falls in {year}.",
-        "What number of {country} [customers|clients] [joined|signed up with|registered with] the "
-        "[shop|store] "
-        "in {year}, based on their [signup|registration] date?"),
-        "select count(*) from customers where country = '{country}' and strftime('%Y', signup_date) = "
-        "'{year}'",
-        _each("country", lambda shop: list(dict.fromkeys(CITIES.values())), year=YEARS)),
-    Template("category_under_price", (
-        "Which {category} products [cost less than|are priced under|sell for less than] {price} dollars? "
-        "[List|Show|Give] their names and prices [from cheapest up|cheapest first|in ascending order of "
-        "price].",
-        "[Show|List|Display] [every|each] product in the {category} category [priced under|costing less than|"
-        "cheaper than] {price}, with its price, [cheapest first|lowest price first].",
-        "[Find|Get|Identify] the {category} [items|products|articles] that are [cheaper than|priced "
-        "under|under] "
-        "{price} and [give|return|show] their names and prices [in ascending order|from low to high|sorted "
-        "by "
-        "price]."),
-        "select name, price from products where category = '{category}' and price < {price} order by price",
-        _each("category", lambda shop: list(PRODUCTS), price=[60, 80, 100, 120])),
-    Template("most_expensive_in_category", (
-        "What are the {n} most [expensive|costly|pricey] [products|items] in the {category} "
-        "[category|range], "
-        "[with|along with|together with] their prices?",
-        "[Name|List|Show] the top {n} {category} [products|items] by price, [most expensive first|priciest "
-        "first|in descending order], and [show|give|include] [each price|their prices].",
-        "[Give|Return|Show] the {n} priciest [items|products|articles] in the {category} [category|range] "
-        "[together with|along with|and] what they cost."),
-        "select name, price from products where category = '{category}' order by price desc limit {n}",
-        _each("category", lambda shop: list(PRODUCTS), n=[2, 3])),
-    Template("low_stock", (
-        "[Find|Show|List] the {category} [products|items] with fewer than {stock} units [left|remaining] in "
-        "stock, [showing|including|with] the stock level.",
-        "Which products in the {category} category are running [low|short], with fewer than {stock} units "
-        "[in stock|on hand|available]?",
-        "[List|Give|Show] {category} [products|items] that have under {stock} units [in stock|on hand|"
-        "available], [along with|together with|and] how many units [remain|are left]."),
-        "select name, stock from products where category = '{category}' and stock < {stock} order by stock",
-        _each("category", lambda shop: list(PRODUCTS), stock=[20, 30, 40])),
-    Template("product_price_stock", (
-        "[How much does|What does] the [product|item] [called|named] {product} cost, and how many units "
-        "[of it are|are still|are currently] [in stock|available|on hand]?",
-        "What are the [current|present] price and [the stock level|the number of units in stock|the stock "
-        "count] of the {product} in the [products table|catalogue]?",
-        "[Give me|Tell me|Show me] the price of {product} [together with|along with|and] the number of units "
-        "we "
-        "[still have|have left|keep] [in stock|on the shelf]."),
-        "select price, stock from products where name = '{product}'", PRODUCT),
-    Template("average_price_category", (
-        "What is the [average|mean] price of the [products|items] in the {category} [category|range], "
-        "[rounded to two decimals|to two decimal places|rounded to 2 decimals]?",
-        "[Compute|Calculate|Work out] the [mean|average] [product|item] price for the {category} "
-        "[category|range], [rounded to 2 decimal places|to two decimals|rounded to two decimals].",
-        "On average, how much does [a product|an item] from the {category} [category|range] cost? [Round to "
-        "two "
-        "decimals|Round it to 2 decimals|Give it to two decimal places]."),
-        "select round(avg(price), 2) from products where category = '{category}'", CATEGORY),
-    Template("products_name_word", (
-        "Which [products|items] have the word {word} [somewhere|anywhere] in their name? [Show|Give|List] "
-        "their "
-        "names and [categories|product categories].",
-        "[Search|Scan] the product [catalogue|catalog] for names [containing|that contain|including] {word} "
-        "and "
-        "[return|give|show] each name [with|along with|next to] its category.",
-        "[List|Give|Show] every [product|item] whose name [includes|contains] the [text|word] {word}, "
-        "[together with|along with|and] the category it [belongs to|is in]."),
-        "select name, category from products where name like '%{word}%'",
-        _each("word", lambda shop: list(dict.fromkeys(p[1].split()[-1] for p in shop.products)))),
-    Template("stock_value_category", (
-        "What is the [total|combined] value of the {category} [stock|inventory], [counting|taking] price "
-        "times "
-        "units in stock for [each|every] [product|item]?",
-        "[Calculate|Compute|Work out] how much the {category} [inventory|stock] is worth by [summing|adding "
-        "up] "
-        "price [multiplied by|times] [stock|units in stock].",
-        "[Sum up|Add up|Total] price times stock over all {category} [products|items] to [get|obtain|find] "
-        "the "
-        "value of that [inventory|stock]."),
-        "select round(sum(price * stock), 2) from products where category = '{category}'", CATEGORY),
-    Template("orders_of_customer", (
-        "[List|Show|Give] the [id, date and status|order id, date and status|id, order date and status] of "
-        "[every|each] order [placed|made] by {customer}, [newest order first|most recent first|latest "
-        "first].",
-        "[Show|List|Display] all orders that {customer} has [made|placed], with [order id, order date and "
-        "status|the id, date and status of each], [most recent first|newest first|sorted newest first].",
-        "Which orders [belong to|were placed by] the [customer|client] {customer}? [Give|Return|Show] [id, "
-        "date "
-        "and status|the order id, date and status] sorted from [newest to oldest|latest to earliest]."),
-        "select o.id, o.order_date, o.status from orders as o join customers as c on c.id = o.customer_id "
-        "where c.name = '{customer}' order by o.order_date desc", CUSTOMER),
-    Template("orders_status_customer", (
-        "How many of the orders [placed|made] by {customer} [currently have|are in] the status {status}?",
-        "[Count|Tally] the [orders|purchases] of the [customer|client] {customer} [whose status is|that are "
-        "marked|that have status] {status}.",
-        "What is the [number|count] of {status} orders that [belong to|were placed by|come from] "
-        "{customer}?"),
-        "select count(*) from orders as o join customers as c on c.id = o.customer_id "
-        "where c.name = '{customer}' and o.status = '{status}'", _customer_status),
-    Template("customer_total_spent", (
-        "How much [money|cash] has {customer} spent [in total|altogether|overall] across all [of "
-        "their|their] "
-        "orders?",
-        "[Compute|Calculate|Work out] the [total amount|sum of money] {customer} has [paid|spent], "
-        "[summing|adding "
-        "up] quantity times unit price over [every|each] [order item|item ordered].",
-        "What is the lifetime [spending|spend] of the [customer|client] {customer}, [based on|counting] all "
-        "the "
-        "items [they ordered|they bought|in their orders]?"),
-        "select sum(oi.quantity * oi.unit_price) from order_items as oi join orders as o on o.id = "
-        "oi.order_id "
-        "join customers as c on c.id = o.customer_id where c.name = '{customer}'", CUSTOMER),
-    Template("last_order_date", (
-        "When did {customer} [place|make] their [most recent|latest|last] order? [Return|Give|Show] [that "
-        "date|the order date|the date].",
-        "[Find|Get|Look up] the date of the [last|most recent|latest] [purchase|order] [made|placed] by the "
-        "[customer|client] {customer}.",
-        "What is the [newest|latest|most recent] order date [recorded|stored|on record] for {customer} in "
-        "the "
-        "[orders table|order records]?"),
-        "select max(o.order_date) from orders as o join customers as c on c.id = o.customer_id "
-        "where c.name = '{customer}'", CUSTOMER),
-    Template("customers_with_status_country", (
-        "Which [customers|clients] from {country} have [at least one order|one or more orders|any order] "
-        "[whose status is|with status|marked] {status}? [List|Give|Show] each name [only once|just once|a "
-        "single "
-        "time].",
-        "[Give|Return|List] the distinct names of {country} [customers|clients] who [own|have|placed] an "
-        "order "
-        "[currently marked|with the status|in status] {status}.",
-        "[Find|Identify] every [customer|client] in {country} with [one or more|any] {status} orders, "
-        "[without "
-        "repeating names|listing each name once|with no repeated names]."),
-        "select distinct c.name from customers as c join orders as o on o.customer_id = c.id "
-        "where c.country = '{country}' and o.status = '{status}' order by c.name",
-        _each("country", lambda shop: list(dict.fromkeys(CITIES.values())), status=["shipped", "delivered"])),
-    Template("orders_in_month_city", (
-        "How many orders [were placed|came in] from {city} [customers|clients] in {month} {year}, [counting "
-        "every "
-        "order regardless of status|whatever their status|of any status]?",
-        "[Count|Tally] [all the|the] orders by [customers|clients] [living|residing|based] in {city} whose "
-        "[order date|date] falls [within|in] {month} of {year}.",
-        "What was the [number|count] of orders [made|placed] by {city} [customers|clients] during {month} "
-        "{year} "
-        "[according to the orders table|in the orders table|as recorded]?"),
-        "select count(*) from orders as o join customers as c on c.id = o.customer_id where c.city = "
-        "'{city}' "
-        "and strftime('%Y-%m', o.order_date) = '{year}-{mm}'", _city_month),
-    Template("buyers_of_product", (
-        "Which [customers|clients] have [bought|purchased|ordered] the {product}? [Give|Return|List] their "
-        "names "
-        "[without duplicates|once each|with no repeats].",
-        "[List|Show|Give] the distinct [customers|clients] who [ordered|bought] [at least one|a] {product}, "
-        "[sorted by name|in name order|alphabetically].",
-        "Who [purchased|bought|ordered] the [product|item] {product}? [Show|Give|List] each "
-        "[buyer's|purchaser's] "
-        "name once, [alphabetically|in alphabetical order|sorted by name]."),
-        "select distinct c.name from customers as c join orders as o on o.customer_id = c.id join "
-        "order_items "
-        "as oi on oi.order_id = o.id join products as p on p.id = oi.product_id where p.name = '{product}' "
-        "order by c.name", PRODUCT),
-    Template("units_sold_product", (
-        "How many [units|pieces|items] of the {product} have been [sold|ordered] [in "
-        "total|altogether|overall] "
-        "across all [orders|purchases]?",
-        "What is the [total|overall] quantity of {product} [ordered|bought] by [customers|clients], summed "
-        "over "
-        "[every order line|each order item|all line items]?",
-        "[Add up|Sum|Total] the quantities of {product} in [all order items|every order line|all order "
-        "lines] to "
-        "[get|find|obtain] the number of units [sold|purchased]."),
-        "select sum(oi.quantity) from order_items as oi join products as p on p.id = oi.product_id "
-        "where p.name = '{product}'", PRODUCT),
-    Template("revenue_category_year", (
-        "What was the [total revenue|total income|overall revenue] from {category} [products|items] in "
-        "{year}, "
-        "[using|computed as|counting] quantity times unit price?",
-        "[Compute|Calculate|Work out] the {category} [sales revenue|revenue|income] for orders [dated "
-        "in|placed "
-        "in|from] {year}, as quantity [multiplied by|times] unit price.",
-        "How much [money|revenue] did {category} [products|items] [bring in|generate|earn] during {year}? "
-        "[Sum|Add up|Total] quantity times unit price."),
-        "select sum(oi.quantity * oi.unit_price) from order_items as oi join orders as o on o.id = "
-        "oi.order_id "
-        "join products as p on p.id = oi.product_id where p.category = '{category}' "
-        "and strftime('%Y', o.order_date) = '{year}'",
-        _each("category", lambda shop: list(PRODUCTS), year=YEARS)),
-    Template("city_buyers_category", (
-        "Which [customers|clients] from {city} have [ordered|bought|purchased] [something|anything|an item] "
-        "from "
-        "the {category} [category|range]?",
-        "[List|Show|Give] the {city} [customers|clients] who [bought|ordered] at least one {category} "
-        "[product|item], [each name once|without repeats|listing each once].",
-        "[Find|Identify] [shoppers|customers|clients] [living|residing|based] in {city} with an order that "
-        "[contains|includes] [a|some] {category} [item|product]."),
-        "select distinct c.name from customers as c join orders as o on o.customer_id = c.id join "
-        "order_items "
-        "as oi on oi.order_id = o.id join products as p on p.id = oi.product_id where c.city = '{city}' "
-        "and p.category = '{category}'", _each("city", lambda shop: list(CITIES), category=list(PRODUCTS))),
-    Template("top_spenders_country", (
-        "Who are the {n} [biggest|largest|top] spenders among [customers|clients] from {country}, and how "
-        "much "
-        "did [each|each of them|each one] spend?",
-        "[Rank|Order|Sort] the [customers|clients] [living|residing|based] in {country} by [total "
-        "spending|how "
-        "much they spent] and [return|give|show] the top {n} [with their totals|with the amounts|along with "
-        "their totals].",
-        "[Give|Return|List] the {n} [customers|clients] from {country} who spent the most [money|in total], "
-        "[along with|together with|and] the amount [spent|each spent]."),
-        "select c.name, sum(oi.quantity * oi.unit_price) as spent from customers as c join orders as o "
-        "on o.customer_id = c.id join order_items as oi on oi.order_id = o.id where c.country = '{country}' "
-        "group by c.id order by spent desc limit {n}",
-        _each("country", lambda shop: list(dict.fromkeys(CITIES.values())), n=[2, 3])),
-    Template("avg_order_value_country", (
-        "What is the [average|mean] order value for [customers|clients] [living|residing|based] in "
-        "{country}, "
-        "[where an order's value is|taking an order's value as|with an order's value being] the [sum|total] "
-        "of "
-        "its [items|line items]?",
-        "[Compute|Calculate|Work out] the [mean|average] total per order for orders [placed|made] by "
-        "[customers|clients] [from|in] {country}.",
-        "On average, how much is [an order|a single order|one order] worth when the [customer|client|buyer] "
-        "[comes from|is from|lives in] {country}?"),
-        "select avg(total) from (select o.id, sum(oi.quantity * oi.unit_price) as total from orders as o "
-        "join customers as c on c.id = o.customer_id join order_items as oi on oi.order_id = o.id "
-        "where c.country = '{country}' group by o.id)", COUNTRY),
-    Template("products_bought_in_city", (
-        "Which distinct [products|items] were [bought|ordered|purchased] by [customers|clients] who "
-        "[live|reside] "
-        "in {city}? [Sort|Order|List] the product names [alphabetically|in order|from A to Z].",
-        "[List|Show|Give] [every|each] [product|item] that at least one [customer|client] from {city} has "
-        "[ordered|bought], [alphabetically|in alphabetical order|sorted by name].",
-        "What [products|items] have [shoppers|customers|clients] [based|living] in {city} "
-        "[purchased|bought]? "
-        "[Give|List|Show] each [product name|name] once."),
-        "select distinct p.name from products as p join order_items as oi on oi.product_id = p.id "
-        "join orders as o on o.id = oi.order_id join customers as c on c.id = o.customer_id "
-        "where c.city = '{city}' order by p.name", CITY),
-    Template("never_ordered_category", (
-        "Which {category} [products|items] have never been [ordered|bought|purchased] by [anyone|any "
-        "customer|a "
-        "single customer]?",
-        "[List|Show|Give] the [products|items] in the {category} [category|range] that [do not appear|never "
-        "appear|are absent] in any [order item|order line|order].",
-        "[Find|Identify] {category} [items|products] with [zero|no] sales, [meaning|that is,|i.e.] no order "
-        "has "
-        "[ever included|ever contained] them."),
-        "select name from products where category = '{category}' and id not in "
-        "(select product_id from order_items)", CATEGORY),
-    Template("orders_by_status_country", (
-        "[Break down|Split up|Divide] the orders of [customers|clients] from {country} by status, with [a "
-        "count|the number of orders] for [each status|every status].",
-        "For [customers|clients] [in|from|living in] {country}, how many orders are there [in each|for "
-        "each|per] "
-        "[order status|status]?",
-        "[Group|Bucket] the orders [placed|made] by {country} [customers|clients] by their status and "
-        "[count|tally] the orders in [every|each] group."),
-        "select o.status, count(*) from orders as o join customers as c on c.id = o.customer_id "
-        "where c.country = '{country}' group by o.status", COUNTRY),
-    Template("best_seller_category", (
-        "Which [product|item] in the {category} [category|range] has sold the most [units|pieces], and how "
-        "many "
-        "[units|pieces] was that?",
-        "[Find|Identify] the [best-selling|top-selling] {category} [product|item] by [total quantity "
-        "ordered|units ordered], [with|along with|and] the quantity.",
-        "What is the [top|best-selling|most popular] {category} [item|product] [measured|ranked] by units "
-        "sold? "
-        "[Return|Give|Show] its name and the [units|unit count|number of units]."),
-        "select p.name, sum(oi.quantity) as units from products as p join order_items as oi "
-        "on oi.product_id = p.id where p.category = '{category}' group by p.id order by units desc limit 1",
-        CATEGORY),
-    Template("customers_without_orders", (
-        "Which [customers|clients] in {city} have never [placed|made] [a single order|any order|one order] "
-        "with "
-        "the [shop|store]?",
-        "[List|Show|Give] the {city} [customers|clients] who have [no orders at all|not a single order|zero "
-        "orders] in the [orders table|order records].",
-        "[Find|Identify] [shoppers|customers|clients] from {city} that [signed up|registered] but never "
-        "[bought|ordered|purchased] anything."),
-        "select name from customers where city = '{city}' and id not in (select customer_id from "
-        "orders)", CITY),
-    Template("orders_count_customer_year", (
-        "How many orders did {customer} [place|make] [during|in] {year}, [whatever their status|of any "
-        "status|regardless of status]?",
-        "[Count|Tally] the orders [made|placed] by the [customer|client] {customer} with an order date in "
-        "{year}.",
-        "In {year}, how many orders [were placed|were made] by {customer}, [counting|including] every "
-        "status?"),
-        "select count(*) from orders as o join customers as c on c.id = o.customer_id "
-        "where c.name = '{customer}' and strftime('%Y', o.order_date) = '{year}'",
-        _each("customer", lambda shop: [c[1] for c in shop.customers], year=YEARS)),
-    Template("largest_order_customer", (
-        "What was the [largest|biggest] single order [placed|made] by {customer}, [measured|judged] by its "
-        "total "
-        "value?",
-        "[Find|Identify] the [id and value|order id and total] of the most [expensive|valuable] order "
-        "{customer} "
-        "has [made|placed].",
-        "Which order of {customer} is worth the most? [Return|Give|Show] the [order id|id] and its "
-        "[total|total "
-        "value]."),
-        "select o.id, sum(oi.quantity * oi.unit_price) as total from orders as o join customers as c "
-        "on c.id = o.customer_id join order_items as oi on oi.order_id = o.id where c.name = '{customer}' "
-        "group by o.id order by total desc limit 1", CUSTOMER),
-    Template("category_of_product", (
-        "[Which|What] category does the [product|item] {product} [belong to|fall under] in our [catalogue|"
-        "catalog]?",
-        "[Tell me|Show me|Give me] the [product category|category] that {product} is [listed|filed|sold] "
-        "under.",
-        "What category is {product} [filed in|listed in|part of], according to the [products table|product "
-        "records]?"),
-        "select category from products where name = '{product}'", PRODUCT),
-    Template("distinct_buyers_category", (
-        "How many [different|distinct] [customers|clients] have [bought|ordered] [at least one "
-        "product|something|"
-        "anything] from the {category} [category|range]?",
-        "[Count|Tally] the [distinct|unique] [shoppers|customers|buyers] who [ordered|bought] any {category} "
-        "[item|product].",
-        "What number of [unique|distinct] [customers|clients] [purchased|bought] something in the {category} "
-        "[category|range]?"),
-        "select count(distinct o.customer_id) from orders as o join order_items as oi on oi.order_id = o.id "
-        "join products as p on p.id = oi.product_id where p.category = '{category}'", CATEGORY),
-    Template("revenue_city", (
-        "What is the [total revenue|overall revenue|total income] [generated|brought in] by "
-        "[customers|clients] "
-        "who [live|reside] in {city}, [over all their orders|across all their orders|summed over their "
-        "orders]?",
-        "[Sum|Add up|Total] the value of [every|each] [order item|item] bought by {city} [customers|clients] "
-        "to "
-        "[get|find] the [revenue|income] from that city.",
-        "How much have [shoppers|customers|clients] [based|living] in {city} spent [altogether|in "
-        "total|overall], "
-        "[as|computed as|counting] quantity times unit price?"),
-        "select sum(oi.quantity * oi.unit_price) from order_items as oi join orders as o on o.id = "
-        "oi.order_id "
-        "join customers as c on c.id = o.customer_id where c.city = '{city}'", CITY),
-    Template("status_orders_city", (
-        "Which orders from [customers|clients] in {city} are [still|currently] in status {status}? "
-        "[Show|Give] order id and customer name.",
-        "[List|Show|Give] the {status} orders [placed|made] by [shoppers|customers|clients] from {city}, "
-        "with the "
-        "[order id|id] and [who placed it|the customer's name|the buyer's name].",
-        "[Find|Identify] [every|each] order with status {status} whose [customer|buyer] [lives|resides] in "
-        "{city}; [give|return|show] [id and customer name|the id and the customer's name]."),
-        "select o.id, c.name from orders as o join customers as c on c.id = o.customer_id "
-        "where c.city = '{city}' and o.status = '{status}'",
-        _each("city", lambda shop: list(CITIES), status=["pending", "shipped", "delivered"])),
-]
 
+def _template(spec: dict[str, Any]) -> Template:
+    each = spec["each"]
+    params = _PAIRS[each] if each in _PAIRS else _each(each, spec.get("extra", {}))
+    return Template(spec["name"], tuple(spec["phrasings"]), spec["sql"], params)
+
+
+TEMPLATES = [_template(spec) for spec in _WORLD["questions"]]
 
 # ---------------------------------------------------------------- clean examples
 
@@ -650,6 +250,7 @@ def gold_sql(sql: str) -> str:
 
 def _wording(t: Template, used: list[tuple[int, ...]], rng: random.Random) -> tuple[int, tuple[int, ...]]:
     """A phrasing and synonym choices as unlike the template's earlier questions as a few tries find."""
+
     def distance(a: tuple[int, ...], b: tuple[int, ...]) -> int:
         return sum(x != y for x, y in zip(a, b, strict=False)) + 2 * (a[0] != b[0])
 
@@ -658,7 +259,8 @@ def _wording(t: Template, used: list[tuple[int, ...]], rng: random.Random) -> tu
         p = rng.randrange(len(t.phrasings))
         cand = (p, *(rng.randrange(len(g)) for g in t.groups(p)))
         if not best or min((distance(cand, u) for u in used), default=0) > min(
-                (distance(best, u) for u in used), default=0):
+            (distance(best, u) for u in used), default=0
+        ):
             best = cand
     used.append(best)
     return best[0], best[1:]
@@ -769,8 +371,15 @@ class DemoData:
     clean: list[str]
 
 
-COUNTS = {"exact_duplicate": 8, "near_paraphrase": 8, "semantic_paraphrase": 6, "sql_format": 10,
-          "empty_answer": 6, "placeholder_input": 6, "eval_leak": 6}
+COUNTS = {
+    "exact_duplicate": 8,
+    "near_paraphrase": 8,
+    "semantic_paraphrase": 6,
+    "sql_format": 10,
+    "empty_answer": 6,
+    "placeholder_input": 6,
+    "eval_leak": 6,
+}
 # Injected paraphrases are measured with the same tools the steps use, and kept only with a clear margin
 # from the demo recipe's thresholds (near_dedup 0.7 on the instruction, semantic_dedup 0.9).
 NEAR_MIN_JACCARD = 0.8
@@ -804,9 +413,16 @@ def inject(train: list[Question], held_out: list[Question], rng: random.Random) 
     used: set[int] = set()
     for q, text, cos, jac in _semantic_paraphrases(pool, COUNTS["semantic_paraphrase"]):
         used.add(id(q))
-        defects.append(Defect("paraphrased_duplicate", "semantic_dedup", ["semantic_duplicate"],
-                              {**q.record(), "instruction": text}, q,
-                              detail=f"cosine {cos:.2f}, 3-gram Jaccard {jac:.2f}"))
+        defects.append(
+            Defect(
+                "paraphrased_duplicate",
+                "semantic_dedup",
+                ["semantic_duplicate"],
+                {**q.record(), "instruction": text},
+                q,
+                detail=f"cosine {cos:.2f}, 3-gram Jaccard {jac:.2f}",
+            )
+        )
     near = 0
     for q in pool:
         if near == COUNTS["near_paraphrase"]:
@@ -815,29 +431,66 @@ def inject(train: list[Question], held_out: list[Question], rng: random.Random) 
         if id(q) not in used and (jac := jaccard(q.text, text)) >= NEAR_MIN_JACCARD:
             used.add(id(q))
             near += 1
-            defects.append(Defect("paraphrased_duplicate", "near_dedup", ["near_duplicate"],
-                                  {**q.record(), "instruction": text}, q, detail=f"3-gram Jaccard {jac:.2f}"))
+            defects.append(
+                Defect(
+                    "paraphrased_duplicate",
+                    "near_dedup",
+                    ["near_duplicate"],
+                    {**q.record(), "instruction": text},
+                    q,
+                    detail=f"3-gram Jaccard {jac:.2f}",
+                )
+            )
     rest = iter([q for q in pool if id(q) not in used])
     # variants exact_dedup folds away: letter case and runs of whitespace
-    spoil_case: list[Callable[[str], str]] = [str.lower, lambda s: s.replace(" ", "  "), str.upper,
-                                              lambda s: "  " + s.replace(" ", "\t", 3) + "  "]
+    spoil_case: list[Callable[[str], str]] = [
+        str.lower,
+        lambda s: s.replace(" ", "  "),
+        str.upper,
+        lambda s: "  " + s.replace(" ", "\t", 3) + "  ",
+    ]
     for i in range(COUNTS["exact_duplicate"]):
         q = next(rest)
-        defects.append(Defect("exact_duplicate", "exact_dedup", ["exact_duplicate"],
-                              {**q.record(), "instruction": spoil_case[i % len(spoil_case)](q.text)}, q))
+        defects.append(
+            Defect(
+                "exact_duplicate",
+                "exact_dedup",
+                ["exact_duplicate"],
+                {**q.record(), "instruction": spoil_case[i % len(spoil_case)](q.text)},
+                q,
+            )
+        )
     for _ in range(COUNTS["sql_format"]):
         q = next(rest)
-        defects.append(Defect("sql_format", "normalize", ["sql"],
-                              {**q.record(), "output": messy_sql(q.sql, rng)}, q, in_place=True))
+        defects.append(
+            Defect(
+                "sql_format", "normalize", ["sql"], {**q.record(), "output": messy_sql(q.sql, rng)}, q, in_place=True
+            )
+        )
     for i in range(COUNTS["empty_answer"]):
         q = next(rest)
-        defects.append(Defect("empty_answer", "filter", ["empty_answer"],
-                              {**q.record(), "output": ["", "  ", "\n"][i % 3]}, q, in_place=True))
+        defects.append(
+            Defect(
+                "empty_answer",
+                "filter",
+                ["empty_answer"],
+                {**q.record(), "output": ["", "  ", "\n"][i % 3]},
+                q,
+                in_place=True,
+            )
+        )
     for i in range(COUNTS["placeholder_input"]):
         q = next(rest)
-        defects.append(Defect("placeholder_input", "normalize", ["placeholder_input"],
-                              {**q.record(), "input": ["<noinput>", "N/A", "none", "."][i % 4]}, q,
-                              in_place=True))
+        defects.append(
+            Defect(
+                "placeholder_input",
+                "normalize",
+                ["placeholder_input"],
+                {**q.record(), "input": ["<noinput>", "N/A", "none", "."][i % 4]},
+                q,
+                in_place=True,
+            )
+        )
     for i, q in enumerate(rng.sample(held_out, COUNTS["eval_leak"])):
         record = q.record() if i % 2 else {**q.record(), "output": messy_sql(q.sql, rng)}
         defects.append(Defect("eval_leak", "decontaminate", ["eval_overlap"], record, q))
@@ -870,10 +523,18 @@ def generate(data_dir: Path, seed: int = 0) -> DemoData:
     # the record a duplicate or leak copies, by the id the reader will give it; None for in-place defects
     twin_id = {id(q): f"eval:{i}" for i, q in enumerate(held_out)}
     twin_id.update({id(r[2]): f"train:{i}" for i, r in enumerate(rows) if r[2] is not None})
-    entries = [{"id": f"train:{i}", "defect": d.defect, "expect_step": d.expect_step,
-                "expect_reasons": d.expect_reasons, "twin": None if d.in_place else twin_id[id(d.source)],
-                "detail": d.detail}
-               for i, (_, d, _) in enumerate(rows) if d is not None]
+    entries = [
+        {
+            "id": f"train:{i}",
+            "defect": d.defect,
+            "expect_step": d.expect_step,
+            "expect_reasons": d.expect_reasons,
+            "twin": None if d.in_place else twin_id[id(d.source)],
+            "detail": d.detail,
+        }
+        for i, (_, d, _) in enumerate(rows)
+        if d is not None
+    ]
     write_jsonl(data_dir / "eval.jsonl", (q.record() for q in held_out))
     write_jsonl(data_dir / "train.jsonl", (r[0] for r in rows))
     (data_dir / "defects.json").write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
@@ -923,12 +584,14 @@ def _examples(console: Console, data: DemoData, ledger: list[dict[str, Any]]) ->
         stem, index = rid.split(":")
         return (records if stem == "train" else evals)[int(index)]["instruction"]
 
-    picks = {"sql": ("normalize", "sql"), "semantic": ("semantic_dedup", "semantic_duplicate"),
-             "leak": ("decontaminate", "eval_overlap")}
+    picks = {
+        "sql": ("normalize", "sql"),
+        "semantic": ("semantic_dedup", "semantic_duplicate"),
+        "leak": ("decontaminate", "eval_overlap"),
+    }
     injected = {d["id"] for d in data.defects}
     for title, (step, reason) in picks.items():
-        e = next((e for e in ledger if e["id"] in injected and (e["step"], e["reason"]) == (step, reason)),
-                 None)
+        e = next((e for e in ledger if e["id"] in injected and (e["step"], e["reason"]) == (step, reason)), None)
         if e is None:
             continue
         console.print(f"\n[bold]{e['id']}[/]  {step}: {reason}  [dim]({title})[/]")
@@ -937,8 +600,11 @@ def _examples(console: Console, data: DemoData, ledger: list[dict[str, Any]]) ->
             console.print(f"  before: {before!r}\n  after:  {after}", highlight=False, markup=False)
         else:
             kept = "evaluation record" if e["twin"].startswith("eval:") else "kept instead"
-            console.print(f"  dropped: {text(e['id'])}\n  {kept} {e['twin']}: {text(e['twin'])}\n"
-                          f"  why: {e['detail']}", highlight=False, markup=False)
+            console.print(
+                f"  dropped: {text(e['id'])}\n  {kept} {e['twin']}: {text(e['twin'])}\n  why: {e['detail']}",
+                highlight=False,
+                markup=False,
+            )
 
 
 def defects_table(outcomes: list[Outcome], step_order: list[str]) -> Table:
@@ -952,9 +618,12 @@ def defects_table(outcomes: list[Outcome], step_order: list[str]) -> Table:
     for (defect, step), group in groups.items():
         n = sum(o.caught for o in group)
         colour = "green" if n == len(group) else "red"
-        table.add_row(defect, f"{step}: {'/'.join(group[0].entry['expect_reasons'])}",
-                      f"[{colour}]{n}/{len(group)}[/]",
-                      ", ".join(f"{k} ({v})" for k, v in Counter(o.by for o in group).items()))
+        table.add_row(
+            defect,
+            f"{step}: {'/'.join(group[0].entry['expect_reasons'])}",
+            f"[{colour}]{n}/{len(group)}[/]",
+            ", ".join(f"{k} ({v})" for k, v in Counter(o.by for o in group).items()),
+        )
     return table
 
 
@@ -969,11 +638,13 @@ def run_demo(out: Path, progress: bool = True) -> bool:
     recipe_path = out / "data" / "recipe.yaml"
     recipe_path.write_text(RECIPE.read_text(encoding="utf-8"), encoding="utf-8")
     kinds = Counter(d["defect"] for d in data.defects)
-    console.print(f"[bold]generated[/] {escape(str(data.dir))}: shop.db (customers, products, orders, order_items), "
-                  f"eval.jsonl ({sum(1 for _ in read_jsonl(data.eval))} questions from held-out templates),\n"
-                  f"  train.jsonl: {len(data.clean)} clean + {len(data.defects)} injected "
-                  f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), listed in defects.json",
-                  highlight=False)
+    console.print(
+        f"[bold]generated[/] {escape(str(data.dir))}: shop.db (customers, products, orders, order_items), "
+        f"eval.jsonl ({sum(1 for _ in read_jsonl(data.eval))} questions from held-out templates),\n"
+        f"  train.jsonl: {len(data.clean)} clean + {len(data.defects)} injected "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), listed in defects.json",
+        highlight=False,
+    )
 
     recipe = Recipe.load(recipe_path)
     manifest = curate(recipe, out / "run", fresh=True, progress=progress)
@@ -986,15 +657,25 @@ def run_demo(out: Path, progress: bool = True) -> bool:
         if not o.caught:
             console.print(f"[red]missed[/] {o.entry['id']} ({o.entry['defect']}): {o.by}", highlight=False)
     dropped = {e["id"] for e in wrong if e["action"] == "drop"} & set(data.clean)
-    console.print(f"clean records wrongly dropped: [{'red' if dropped else 'green'}]{len(dropped)}[/] of "
-                  f"{len(data.clean)}", highlight=False)
+    console.print(
+        f"clean records wrongly dropped: [{'red' if dropped else 'green'}]{len(dropped)}[/] of {len(data.clean)}",
+        highlight=False,
+    )
     for e in wrong:
-        console.print(f"  [red]should not happen:[/] {e['id']} {e['action']} by {e['step']}: {e['reason']} "
-                      f"{e.get('detail', '')}", highlight=False)
+        console.print(
+            f"  [red]should not happen:[/] {e['id']} {e['action']} by {e['step']}: {e['reason']} {e.get('detail', '')}",
+            highlight=False,
+        )
     _examples(console, data, ledger)
 
     ok = all(o.caught for o in outcomes) and not wrong and manifest["counts"]["accounted"]
-    verdict = ("[bold green]demo passed:[/] every injected defect was caught by the step meant to catch it; "
-               "no clean record was dropped or changed") if ok else "[bold red]demo failed:[/] see above"
+    verdict = (
+        (
+            "[bold green]demo passed:[/] every injected defect was caught by the step meant to catch it; "
+            "no clean record was dropped or changed"
+        )
+        if ok
+        else "[bold red]demo failed:[/] see above"
+    )
     console.print(f"\n{verdict}")
     return ok

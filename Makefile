@@ -29,8 +29,11 @@ $(CHROMIUM):
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
-test: $(STAMP) $(CHROMIUM)
+lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+test: lint $(CHROMIUM)
 	LMTAILOR_NO_PROGRESS=1 $(BIN)/pytest -q
 
 bench: $(STAMP)

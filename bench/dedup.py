@@ -175,8 +175,7 @@ def inject(texts: list[str], k: int, seed: int, max_rate: float) -> tuple[list[s
         t, e = edit(texts[s], rng, vocab, rng.uniform(0.0, max_rate))
         copies.append(t)
         n_edits.append(e)
-    sims = [jaccard(shingle_strings(texts[s]), shingle_strings(c))
-            for s, c in zip(source, copies, strict=True)]
+    sims = [jaccard(shingle_strings(texts[s]), shingle_strings(c)) for s, c in zip(source, copies, strict=True)]
     return texts + copies, Injection(n, np.array(source, dtype=np.int64), np.array(sims), np.array(n_edits))
 
 
@@ -202,8 +201,9 @@ def run_lmtailor_per_doc(texts: Sequence[str], threshold: float, num_perm: int) 
     return components(len(texts), pairs)
 
 
-def _datasketch(texts: Sequence[str], threshold: float, num_perm: int, weights: tuple[float, float],
-                verify: bool) -> np.ndarray:
+def _datasketch(
+    texts: Sequence[str], threshold: float, num_perm: int, weights: tuple[float, float], verify: bool
+) -> np.ndarray:
     from datasketch import MinHash, MinHashLSH
 
     from lmtailor.clusters import components
@@ -213,8 +213,12 @@ def _datasketch(texts: Sequence[str], threshold: float, num_perm: int, weights: 
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=weights)
     for i, m in enumerate(minhashes):
         lsh.insert(i, m)
-    pairs = [(i, j) for i, m in enumerate(minhashes) for j in lsh.query(m)
-             if j > i and (not verify or m.jaccard(minhashes[j]) >= threshold)]
+    pairs = [
+        (i, j)
+        for i, m in enumerate(minhashes)
+        for j in lsh.query(m)
+        if j > i and (not verify or m.jaccard(minhashes[j]) >= threshold)
+    ]
     return components(len(texts), np.array(pairs, dtype=np.int64).reshape(-1, 2))
 
 
@@ -235,12 +239,24 @@ def run_text_dedup(texts: Sequence[str], threshold: float, num_perm: int) -> np.
     tables: list[dict[bytes, set[int]]] = [defaultdict(set) for _ in range(bands)]
     dtype, max_hash, prime = np.uint64, np.uint32((1 << 32) - 1), np.uint64((1 << 61) - 1)
     rng = np.random.RandomState(SEED)
-    permutations = (rng.randint(1, prime, size=(num_perm,), dtype=dtype),
-                    rng.randint(0, prime, size=(num_perm,), dtype=dtype))
+    permutations = (
+        rng.randint(1, prime, size=(num_perm,), dtype=dtype),
+        rng.randint(0, prime, size=(num_perm,), dtype=dtype),
+    )
     for idx, text in enumerate(texts):
-        out = embed_func(" ".join(words(text)), idx, num_perm=num_perm, ngram_size=NGRAM, min_length=0,
-                         hashranges=hashranges, permutations=permutations, hash_func=xxh3_32hash,
-                         dtype=dtype, max_hash=max_hash, modulo_prime=prime)
+        out = embed_func(
+            " ".join(words(text)),
+            idx,
+            num_perm=num_perm,
+            ngram_size=NGRAM,
+            min_length=0,
+            hashranges=hashranges,
+            permutations=permutations,
+            hash_func=xxh3_32hash,
+            dtype=dtype,
+            max_hash=max_hash,
+            modulo_prime=prime,
+        )
         for table, h in zip(tables, out[SIGNATURE_COLUMN], strict=True):
             table[h].add(idx)
     uf = UnionFind()
@@ -285,8 +301,13 @@ def measure(name: str, texts: Sequence[str], threshold: float, num_perm: int) ->
 
         scale = 1 if sys.platform == "darwin" else 1024
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-    return {"seconds": seconds, "roots": np.asarray(roots, dtype=np.int64), "rss_before": rss_before,
-            "rss_peak": peak, "peak_is_lifetime": not peak_reset}
+    return {
+        "seconds": seconds,
+        "roots": np.asarray(roots, dtype=np.int64),
+        "rss_before": rss_before,
+        "rss_peak": peak,
+        "peak_is_lifetime": not peak_reset,
+    }
 
 
 def run_isolated(name: str, texts: list[str], threshold: float, num_perm: int) -> dict[str, Any]:
@@ -330,8 +351,9 @@ def cluster_pairs_sample(roots: np.ndarray, cap: int, rng: np.random.Generator) 
     return np.stack([order[starts[c] + a], order[starts[c] + b]], axis=1), total
 
 
-def evaluate(roots: np.ndarray, inj: Injection, threshold: float, exact: ExactJaccard, cap: int,
-             seed: int) -> dict[str, Any]:
+def evaluate(
+    roots: np.ndarray, inj: Injection, threshold: float, exact: ExactJaccard, cap: int, seed: int
+) -> dict[str, Any]:
     """Labelled precision/recall/F1 on the injected copies, verified precision on all cluster pairs."""
     n = len(roots)
     anchored = roots[inj.copies] == roots[inj.source]
@@ -373,9 +395,14 @@ def machine() -> dict[str, Any]:
             versions[label] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[label] = None
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(), "numpy": np.__version__,
-            "versions": versions}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "numpy": np.__version__,
+        "versions": versions,
+    }
 
 
 def report(results: list[dict[str, Any]], inj: Injection, args: argparse.Namespace, n: int) -> None:
@@ -383,54 +410,97 @@ def report(results: list[dict[str, Any]], inj: Injection, args: argparse.Namespa
     from rich.table import Table
 
     base = {r["method"]: r["records_per_s"] for r in results}
-    table = Table(title=f"Near-duplicate detection: {n:,} records ({inj.n_orig:,} Alpaca + "
-                  f"{len(inj.source):,} injected), threshold {args.threshold}, {args.num_perm} permutations, "
-                  f"word {NGRAM}-grams")
-    for col in ("method", "seconds", "records/s", "x datasketch", "x text-dedup", "peak extra RSS",
-                "precision", "recall", "F1", "verified P", "removed"):
+    table = Table(
+        title=f"Near-duplicate detection: {n:,} records ({inj.n_orig:,} Alpaca + "
+        f"{len(inj.source):,} injected), threshold {args.threshold}, {args.num_perm} permutations, "
+        f"word {NGRAM}-grams"
+    )
+    for col in (
+        "method",
+        "seconds",
+        "records/s",
+        "x datasketch",
+        "x text-dedup",
+        "peak extra RSS",
+        "precision",
+        "recall",
+        "F1",
+        "verified P",
+        "removed",
+    ):
         table.add_column(col, justify="left" if col == "method" else "right")
     for r in results:
-        ratio = {k: (f"{r['records_per_s'] / base[k]:.1f}x" if k in base else "-")
-                 for k in ("datasketch", "text-dedup")}
-        table.add_row(r["method"], f"{r['seconds']:.2f}", f"{r['records_per_s']:,.0f}", ratio["datasketch"],
-                      ratio["text-dedup"], f"{r['peak_extra_rss_mb']:.0f} MB", f"{r['precision']:.3f}",
-                      f"{r['recall']:.3f}", f"{r['f1']:.3f}", f"{r['verified_precision']:.3f}",
-                      f"{r['clusters_removed']:,}")
+        ratio = {
+            k: (f"{r['records_per_s'] / base[k]:.1f}x" if k in base else "-") for k in ("datasketch", "text-dedup")
+        }
+        table.add_row(
+            r["method"],
+            f"{r['seconds']:.2f}",
+            f"{r['records_per_s']:,.0f}",
+            ratio["datasketch"],
+            ratio["text-dedup"],
+            f"{r['peak_extra_rss_mb']:.0f} MB",
+            f"{r['precision']:.3f}",
+            f"{r['recall']:.3f}",
+            f"{r['f1']:.3f}",
+            f"{r['verified_precision']:.3f}",
+            f"{r['clusters_removed']:,}",
+        )
     console = Console()
     if console.width < 150:  # a pipe or a narrow terminal: keep the table on one line per method
         console = Console(width=150)
     console.print(table)
     above = int((inj.jaccard >= args.threshold).sum())
     median = f"{np.median(inj.jaccard):.3f}" if len(inj.jaccard) else "-"
-    console.print(f"Injected copies: {len(inj.source):,}; exact Jaccard with source >= {args.threshold}: "
-                  f"{above:,} (recall counts these); median Jaccard {median}.")
+    console.print(
+        f"Injected copies: {len(inj.source):,}; exact Jaccard with source >= {args.threshold}: "
+        f"{above:,} (recall counts these); median Jaccard {median}."
+    )
     if "lmtailor" in base and "datasketch" in base:
         ours = next(r for r in results if r["method"] == "lmtailor")
         theirs = next(r for r in results if r["method"] == "datasketch")
         speedup = ours["records_per_s"] / theirs["records_per_s"]
         met = speedup >= TARGET_SPEEDUP and ours["f1"] >= theirs["f1"]
-        console.print(f"Target ({TARGET_SPEEDUP:.0f}x datasketch's records/s at an F1 no lower): "
-                      f"{'met' if met else 'NOT met'} ({speedup:.1f}x, "
-                      f"F1 {ours['f1']:.3f} vs {theirs['f1']:.3f}).")
+        console.print(
+            f"Target ({TARGET_SPEEDUP:.0f}x datasketch's records/s at an F1 no lower): "
+            f"{'met' if met else 'NOT met'} ({speedup:.1f}x, "
+            f"F1 {ours['f1']:.3f} vs {theirs['f1']:.3f})."
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threshold", type=float, default=0.8,
-                   help="Jaccard threshold for every method (default 0.8, the near_dedup step's default)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.8,
+        help="Jaccard threshold for every method (default 0.8, the near_dedup step's default)",
+    )
     p.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (default 128)")
     p.add_argument("--inject", type=int, default=2000, help="edited copies to inject (default 2000)")
-    p.add_argument("--max-edit-rate", type=float, default=0.045,
-                   help="per-copy word edit rate is drawn from U(0, this) (default 0.045)")
+    p.add_argument(
+        "--max-edit-rate",
+        type=float,
+        default=0.045,
+        help="per-copy word edit rate is drawn from U(0, this) (default 0.045)",
+    )
     p.add_argument("--limit", type=int, default=None, help="use only the first N Alpaca records")
     p.add_argument("--seed", type=int, default=0, help="seed for injection and pair sampling (default 0)")
-    p.add_argument("--repeat", type=int, default=3,
-                   help="runs per method (default 3), each in a fresh process; the median time counts")
-    p.add_argument("--methods", default=",".join(METHODS),
-                   help=f"comma-separated subset of {','.join(METHODS)}")
-    p.add_argument("--verify-cap", type=int, default=20000,
-                   help="cluster pairs checked for verified precision; more are sampled (default 20000)")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per method (default 3), each in a fresh process; the median time counts",
+    )
+    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
+    p.add_argument(
+        "--verify-cap",
+        type=int,
+        default=20000,
+        help="cluster pairs checked for verified precision; more are sampled (default 20000)",
+    )
     p.add_argument("--data", type=Path, default=DATA, help="Alpaca JSONL (default ../shared/data/alpaca)")
     p.add_argument("--out", type=Path, default=OUT, help="JSON results (default bench/out/dedup.json)")
     args = p.parse_args(argv)
@@ -450,11 +520,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in methods:
         seconds = statistics.median(r["seconds"] for r in runs[name])
         first = runs[name][0]
-        row = {"method": name, "seconds": seconds, "records_per_s": len(texts) / seconds,
-               "all_seconds": [r["seconds"] for r in runs[name]],
-               "peak_extra_rss_mb": statistics.median(r["rss_peak"] - r["rss_before"] for r in runs[name])
-               / 2**20,
-               "peak_rss_mb": first["rss_peak"] / 2**20, "peak_is_lifetime": first["peak_is_lifetime"]}
+        row = {
+            "method": name,
+            "seconds": seconds,
+            "records_per_s": len(texts) / seconds,
+            "all_seconds": [r["seconds"] for r in runs[name]],
+            "peak_extra_rss_mb": statistics.median(r["rss_peak"] - r["rss_before"] for r in runs[name]) / 2**20,
+            "peak_rss_mb": first["rss_peak"] / 2**20,
+            "peak_is_lifetime": first["peak_is_lifetime"],
+        }
         row |= evaluate(first["roots"], inj, args.threshold, exact, args.verify_cap, args.seed)
         if any(not np.array_equal(r["roots"], first["roots"]) for r in runs[name][1:]):
             row["note"] = "clusters differed between repeats"
@@ -465,13 +539,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     payload = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "ngram": NGRAM, "records": len(texts), "machine": machine(),
-        "injection": {"copies": len(inj.source), "originals": inj.n_orig,
-                      "at_or_above_threshold": int((inj.jaccard >= args.threshold).sum()),
-                      "jaccard_quantiles": dict(zip(("min", "p10", "p50", "p90", "max"),
-                                                    np.quantile(inj.jaccard, [0, 0.1, 0.5, 0.9, 1]).tolist(),
-                                                    strict=True)) if len(inj.jaccard) else {},
-                      "word_edits_mean": float(inj.word_edits.mean()) if len(inj.word_edits) else 0.0},
+        "ngram": NGRAM,
+        "records": len(texts),
+        "machine": machine(),
+        "injection": {
+            "copies": len(inj.source),
+            "originals": inj.n_orig,
+            "at_or_above_threshold": int((inj.jaccard >= args.threshold).sum()),
+            "jaccard_quantiles": dict(
+                zip(
+                    ("min", "p10", "p50", "p90", "max"),
+                    np.quantile(inj.jaccard, [0, 0.1, 0.5, 0.9, 1]).tolist(),
+                    strict=True,
+                )
+            )
+            if len(inj.jaccard)
+            else {},
+            "word_edits_mean": float(inj.word_edits.mean()) if len(inj.word_edits) else 0.0,
+        },
         "results": results,
     }
     args.out.write_text(json.dumps(payload, indent=2) + "\n")

@@ -251,8 +251,13 @@ def speed(steps: int, batch_size: int, max_length: int) -> None:
     base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     peft = get_peft_model(base, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=0.0,
                                            task_type="CAUSAL_LM", target_modules=target_modules(base)))  # fmt: skip
-    plain = Trainer(model=peft, args=args("plain", batch_size // micro), train_dataset=Padded(), data_collator=unwrap,
-                    processing_class=tokenizer)
+    plain = Trainer(
+        model=peft,
+        args=args("plain", batch_size // micro),
+        train_dataset=Padded(),
+        data_collator=unwrap,
+        processing_class=tokenizer,
+    )
     results["trainer_peft_padded"] = timed(plain)
     results["speedup"] = round(results["lmtailor"]["tokens_per_s"] / results["trainer_peft_padded"]["tokens_per_s"], 2)
     results["truncated"] = stats.truncated
@@ -262,8 +267,10 @@ def speed(steps: int, batch_size: int, max_length: int) -> None:
 def table() -> None:
     """The BENCHMARKS.md table: one row per arm that has run."""
     rows = {p.stem: json.loads(p.read_text()) for p in sorted(OUT.glob("*.json"))}
-    print("| arm | exact match | training time | tokens/s | peak memory | held-out answer CE | Δ general CE (nats) "
-          "| Δ MMLU |")
+    print(
+        "| arm | exact match | training time | tokens/s | peak memory | held-out answer CE | Δ general CE (nats) "
+        "| Δ MMLU |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for arm in ("zero_shot", "3_shot", "lora", "full", "lora_curated"):
         r = rows.get(arm)

@@ -7,8 +7,7 @@ from contextlib import closing
 from lmtailor.demo import generate, run_demo
 from lmtailor.io import read_jsonl
 
-KINDS = {"exact_duplicate", "paraphrased_duplicate", "sql_format", "empty_answer", "placeholder_input",
-         "eval_leak"}
+KINDS = {"exact_duplicate", "paraphrased_duplicate", "sql_format", "empty_answer", "placeholder_input", "eval_leak"}
 
 
 def test_demo_catches_every_injected_defect(tmp_path):
@@ -18,7 +17,9 @@ def test_demo_catches_every_injected_defect(tmp_path):
     defects = json.loads((data / "defects.json").read_text())
     assert {d["defect"] for d in defects} == KINDS
     assert {d["expect_step"] for d in defects if d["defect"] == "paraphrased_duplicate"} == {
-        "near_dedup", "semantic_dedup"}
+        "near_dedup",
+        "semantic_dedup",
+    }
 
     injected = {d["id"] for d in defects}
     train = list(read_jsonl(data / "train.jsonl"))

@@ -159,7 +159,9 @@ steps:
         {"step": "classify", "train": [{"path": "eval.jsonl", "label": "good"}, {"path": "b.jsonl", "label": "bad"}]},
     ]}).relative_to(tmp_path)  # fmt: skip
     assert [[f.path for f in s.data_files()] for s in judge.steps] == [
-        [tmp_path / "rubrics.yaml"], [tmp_path / "eval.jsonl"], [tmp_path / "eval.jsonl", tmp_path / "b.jsonl"]
+        [tmp_path / "rubrics.yaml"],
+        [tmp_path / "eval.jsonl"],
+        [tmp_path / "eval.jsonl", tmp_path / "b.jsonl"],
     ]
 
     recipe = Recipe.load(recipe_path)

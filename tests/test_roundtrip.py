@@ -20,13 +20,32 @@ from hypothesis import strategies as st
 from lmtailor.io import read_examples, write_examples
 from lmtailor.records import FORMAT_KEYS, FORMATS, Example
 
-CONTAINERS = {"jsonl": "data.jsonl", "json": "data.json", "csv": "data.csv", "parquet": "data.parquet",
-              "hf": "data"}
+CONTAINERS = {"jsonl": "data.jsonl", "json": "data.json", "csv": "data.csv", "parquet": "data.parquet", "hf": "data"}
 EXAMPLES = {"jsonl": 40, "json": 40, "csv": 40, "parquet": 15, "hf": 15}
 RESERVED = frozenset().union(*FORMAT_KEYS.values())
 
-TRICKY = ["", " ", ",", '"', "'", "\n", "\r\n", "\r", "\t", '"quoted, with comma"\n', "é", "中文", "🙂", "\\",
-          "[x]", "null", "{}", "\u2028", "a\x00b", "=1+1"]
+TRICKY = [
+    "",
+    " ",
+    ",",
+    '"',
+    "'",
+    "\n",
+    "\r\n",
+    "\r",
+    "\t",
+    '"quoted, with comma"\n',
+    "é",
+    "中文",
+    "🙂",
+    "\\",
+    "[x]",
+    "null",
+    "{}",
+    "\u2028",
+    "a\x00b",
+    "=1+1",
+]
 text = st.one_of(st.text(st.characters(exclude_categories=("Cs",)), max_size=40), st.sampled_from(TRICKY))
 nonempty = text.filter(bool)
 keys = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(lambda k: k not in RESERVED)
@@ -81,8 +100,9 @@ def messages(fmt: str) -> st.SearchStrategy[tuple[list[dict[str, Any]], str]]:
     if fmt == "alpaca":
         return alpaca()
     if fmt == "prompt_completion":
-        return st.tuples(text, text).map(lambda p: ([{"role": "user", "content": p[0]},
-                                                     {"role": "assistant", "content": p[1]}], ""))
+        return st.tuples(text, text).map(
+            lambda p: ([{"role": "user", "content": p[0]}, {"role": "assistant", "content": p[1]}], "")
+        )
     return chat().map(lambda turns: (turns, ""))
 
 
@@ -154,9 +174,7 @@ LOSSLESS = [
 @pytest.mark.parametrize(("source", "via"), LOSSLESS, ids=[f"{s}-via-{v}" for s, v in LOSSLESS])
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_lossless_conversions_come_back_unchanged(
-    tmp_path: Path, source: str, via: str, data: st.DataObject
-) -> None:
+def test_lossless_conversions_come_back_unchanged(tmp_path: Path, source: str, via: str, data: st.DataObject) -> None:
     """Without an `input` (which chat formats fold into the instruction) these conversions lose nothing."""
     original = data.draw(no_input(source))
     back = through(tmp_path, original, source, via, source)
@@ -182,4 +200,7 @@ def test_real_lima_survives_every_container(shared_data: Path, tmp_path: Path) -
         assert write_examples(path, lima, "alpaca") == len(lima) == 1029
         assert_same(list(read_examples(path)), lima, path, "alpaca")
     assert json.loads((tmp_path / "json" / "data.json").read_text(encoding="utf-8"))[0].keys() == {
-        "instruction", "input", "output"}
+        "instruction",
+        "input",
+        "output",
+    }

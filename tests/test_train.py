@@ -166,12 +166,16 @@ def test_length_buckets_pad_on_the_right_and_train_on_the_same_loss(
     """--no-packing: examples of similar length together, padded; the loss equals the packed one."""
     from transformers import AutoModelForCausalLM, TrainingArguments
 
-    exs = [Example(f"t:{i}", [{"role": "user", "content": q}, {"role": "assistant", "content": a}])
-           for i, (q, a) in enumerate([("Hi", "Hello there."), ("2+2?", "4"), ("Name a long river.", "The Nile")])]
+    exs = [
+        Example(f"t:{i}", [{"role": "user", "content": q}, {"role": "assistant", "content": a}])
+        for i, (q, a) in enumerate([("Hi", "Hello there."), ("2+2?", "4"), ("Name a long river.", "The Nile")])
+    ]
     items, _ = tokenize(exs, Template(tokenizer), max_length=64)
     batches = bucket(items, batch_size=2)
-    assert [[len(t.input_ids) for t in b] for b in batches] == [sorted(len(t.input_ids) for t in items)[:2],
-                                                                 [max(len(t.input_ids) for t in items)]]
+    assert [[len(t.input_ids) for t in b] for b in batches] == [
+        sorted(len(t.input_ids) for t in items)[:2],
+        [max(len(t.input_ids) for t in items)],
+    ]
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
     trainer = AnswerLossTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to=[],
                                                                      use_cpu=True))  # fmt: skip

@@ -28,9 +28,20 @@ from lmtailor.synth.self_instruct import SelfInstruct
 from lmtailor.yamlfile import read_mapping
 
 AnyStep = Annotated[
-    Normalize | ExactDedup | NearDedup | SemanticDedup | Filter | Decontaminate | Mix | Select | Findings
+    Normalize
+    | ExactDedup
+    | NearDedup
+    | SemanticDedup
+    | Filter
+    | Decontaminate
+    | Mix
+    | Select
+    | Findings
     | Classify
-    | SelfInstruct | Backtranslate | Paraphrase | FailureTargets
+    | SelfInstruct
+    | Backtranslate
+    | Paraphrase
+    | FailureTargets
     | Judge,
     Field(discriminator="step"),
 ]

@@ -51,9 +51,7 @@ def provenance(
     }
 
 
-def generated(
-    example_id: str, instruction: str, output: str, origin: dict[str, Any], input: str = ""
-) -> Example:
+def generated(example_id: str, instruction: str, output: str, origin: dict[str, Any], input: str = "") -> Example:
     """A new alpaca-shaped example carrying its provenance."""
     messages = [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}]
     return Example(

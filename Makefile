@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 # VMs they run in (ldtilecfg: a general protection fault on the first decode), so it is built without AMX.
 LLAMA_FLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint: $(STAMP)
 
 test: lint $(CHROMIUM)
 	LMTAILOR_NO_PROGRESS=1 $(BIN)/pytest -q
+
+# The fast tier: no model, no browser (about a minute); `make test` still runs everything.
+test-fast: $(STAMP)
+	LMTAILOR_NO_PROGRESS=1 $(BIN)/pytest -q -m "not model and not browser"
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'

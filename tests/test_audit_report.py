@@ -13,6 +13,7 @@ import pytest
 
 from lmtailor.audit.report import MAP_POINTS, REPORT_EXAMPLES, write_report
 
+pytestmark = pytest.mark.browser  # drives Chromium: not in the fast tier
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",

@@ -20,6 +20,8 @@ from lmtailor.io import DataError, read_jsonl
 from lmtailor.pipeline import Run, curate
 from lmtailor.synth.classifier import QualityClassifier, TrainingSource, train
 
+pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
+
 runner = CliRunner()
 
 

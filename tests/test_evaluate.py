@@ -51,6 +51,8 @@ from lmtailor.records import Example
 from lmtailor.steps.normalize import canonical_sql
 from lmtailor.train.template import Template
 
+pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
+
 DEFOG_DBS = ("academic", "advising", "atis", "broker", "car_dealership", "derm_treatment", "ewallet", "geography",
              "restaurants", "scholar", "yelp")  # fmt: skip
 

@@ -33,6 +33,8 @@ from lmtailor.llm.transformers_backend import TransformersBackend
 from lmtailor.llm.types import BackendError, GenParams
 from lmtailor.train.export import ExportError, save_adapter, save_gguf_lora, save_merged
 
+pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
+
 PAIRS = [
     ("The secret word?", "Zorblax."),
     ("Who guards the lighthouse?", "Captain Miro."),

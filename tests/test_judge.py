@@ -24,6 +24,8 @@ from lmtailor.io import read_jsonl
 from lmtailor.pipeline import curate
 from lmtailor.synth.judge import preference_agreement, score_agreement
 
+pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
+
 runner = CliRunner()
 
 

@@ -27,6 +27,8 @@ from lmtailor.llm.llamacpp import LlamaCppBackend
 from lmtailor.llm.transformers_backend import TransformersBackend
 from lmtailor.llm.types import Completion, GenParams, LogLik
 
+pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
+
 # Prompts whose greedy answers win by a clear margin at every step: llama.cpp's logits move a little with the
 # batch shape (a prompt evaluated whole, or after a cached prefix), which flips near ties between tokens.
 COUNTING = "One, two, three, four,"

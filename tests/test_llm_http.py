@@ -22,6 +22,8 @@ from lmtailor.llm.config import PRICES, BackendConfig, open_backend
 from lmtailor.llm.openai_http import OpenAIBackend, _retry_after_seconds
 from lmtailor.llm.types import BackendError, GenParams
 
+pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
+
 OK = {"choices": [{"text": "ok", "finish_reason": "stop"}], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
 Reply = tuple[int, dict[str, str], bytes]
 

@@ -23,6 +23,8 @@ from lmtailor.llm.llamacpp import LlamaCppBackend
 from lmtailor.llm.transformers_backend import TransformersBackend
 from lmtailor.llm.types import BackendError, GenParams
 
+pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
+
 TEXTS = [
     "<start_of_turn>user\nHi there<end_of_turn>\n<start_of_turn>model\n",
     "a<end_of_turn>b  c\n\n\nd",

@@ -27,6 +27,8 @@ from lmtailor.synth.novelty import RougeIndex, folded
 from lmtailor.synth.paraphrase import Paraphrase
 from lmtailor.synth.self_instruct import TASKS, SelfInstruct, _continued, _instance, convert_seed_tasks
 
+pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
+
 runner = CliRunner()
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 PROVENANCE_KEYS = {"step", "backend", "model", "template", "params", "seed_ids"}

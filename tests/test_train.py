@@ -25,6 +25,8 @@ from lmtailor.train.data import IGNORE, Tokenized, bucket, collate_packed, colla
 from lmtailor.train.template import Template, TemplateConfig
 from lmtailor.train.trainer import AnswerLossTrainer
 
+pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
+
 runner = CliRunner()
 # Probes kept small: these tests check that learning and forgetting are measured and reported, not their size.
 QUICK_EVAL = ["--eval-limit", "2", "--general-texts", "2", "--mmlu", "2", "--max-new-tokens", "4"]

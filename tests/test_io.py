@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from itertools import islice
 from pathlib import Path
 
@@ -531,7 +532,17 @@ def test_space_that_json_does_not_allow_stops_reading_instead_of_hanging(tmp_pat
     """Python's isspace() holds for these, JSON's whitespace does not: reading once looped on them forever."""
     path = tmp_path / "space.json"
     path.write_text(f"[{json.dumps(GOOD)},{separator}{json.dumps(GOOD)}]", encoding="utf-8")
-    seen, rejects = read_skipping(path)
+
+    def hung(signum: int, frame: object) -> None:
+        raise AssertionError("reading hangs")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)  # a regression fails here instead of hanging the suite
+    try:
+        seen, rejects = read_skipping(path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert [ex.id for ex in seen] == ["space:0"] and "reading stopped" in rejects[0].reason
 
 

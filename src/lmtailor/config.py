@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lmtailor.io import DataError, OnError, container_of
 from lmtailor.records import Format
+from lmtailor.rundir import plain_name
 from lmtailor.steps.decontaminate import Decontaminate
 from lmtailor.steps.exact_dedup import ExactDedup
 from lmtailor.steps.filters import Filter
@@ -82,8 +83,7 @@ class Recipe(BaseModel):
     @classmethod
     def _plain_name(cls, v: str) -> str:
         """A real file name inside the run folder: "" or ".." would name the folder itself or its parent."""
-        plain = v.strip() == v and v not in ("", ".", "..") and "/" not in v and "\\" not in v
-        if not plain or v.startswith("."):
+        if v.strip() != v or not plain_name(v) or v.startswith("."):
             raise ValueError(
                 f"output is a file name inside the run folder, e.g. curated.jsonl or curated.parquet; got {v!r}"
             )

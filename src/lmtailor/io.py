@@ -580,17 +580,14 @@ def _raw_hf(path: Path) -> Iterator[_Raw]:
 
     try:
         ds = load_from_disk(str(path))
+        if not isinstance(ds, Dataset):
+            raise DataError(
+                path, None, f"holds the splits {', '.join(ds)}; point at one of them, e.g. {path}/{next(iter(ds))}"
+            )
+        yield from _arrow_rows(ds.with_format("arrow").iter(batch_size=_BATCH))
     except FileNotFoundError as e:
         raise DataError(path, None, f"not a saved `datasets` directory ({e})") from None
     except (json.JSONDecodeError, pa.ArrowException, OSError) as e:  # a cut-off .arrow file, a broken state.json
-        raise DataError(path, None, f"not a readable saved `datasets` directory: {e}") from None
-    if not isinstance(ds, Dataset):
-        raise DataError(
-            path, None, f"holds the splits {', '.join(ds)}; point at one of them, e.g. {path}/{next(iter(ds))}"
-        )
-    try:
-        yield from _arrow_rows(ds.with_format("arrow").iter(batch_size=_BATCH))
-    except (pa.ArrowException, OSError) as e:
         raise DataError(path, None, f"not a readable saved `datasets` directory: {e}") from None
 
 

@@ -125,7 +125,9 @@ def require_complete(out: Path, index: str, what: str) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise RunFolderError(path, "is corrupt: not a JSON object")
     files = content.get("files") or {}
-    if not isinstance(files, dict) or not all(_plain(name) and isinstance(want, dict) for name, want in files.items()):
+    if not isinstance(files, dict) or not all(
+        plain_name(name) and isinstance(want, dict) for name, want in files.items()
+    ):
         raise RunFolderError(path, "is corrupt: its files are not a mapping of the folder's file names to digests")
     for name, want in files.items():
         target = out / name
@@ -138,6 +140,6 @@ def require_complete(out: Path, index: str, what: str) -> dict[str, Any]:
     return content
 
 
-def _plain(name: str) -> bool:
-    """A file directly in the run folder: an index naming `../x` or `/etc/x` vouches for nothing of the run's."""
+def plain_name(name: str) -> bool:
+    """A file directly in the run folder: "", "..", `../x` or `/etc/x` name the folder, its parent or elsewhere."""
     return name not in ("", ".", "..") and "/" not in name and "\\" not in name

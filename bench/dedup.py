@@ -183,8 +183,8 @@ def inject(texts: list[str], k: int, seed: int, max_rate: float) -> tuple[list[s
 
 
 def run_lmtailor(texts: Sequence[str], threshold: float, num_perm: int) -> np.ndarray:
-    from lmtailor.clusters import components
-    from lmtailor.minhash import MinHasher, Shingler, near_duplicate_pairs
+    from lmtailor.text.clusters import components
+    from lmtailor.text.minhash import MinHasher, Shingler, near_duplicate_pairs
 
     sigs = MinHasher(num_perm, seed=1).text_signatures(texts, Shingler("word", NGRAM))
     pairs, _ = near_duplicate_pairs(sigs, threshold)
@@ -192,8 +192,8 @@ def run_lmtailor(texts: Sequence[str], threshold: float, num_perm: int) -> np.nd
 
 
 def run_lmtailor_per_doc(texts: Sequence[str], threshold: float, num_perm: int) -> np.ndarray:
-    from lmtailor.clusters import components
-    from lmtailor.minhash import MinHasher, Shingler, near_duplicate_pairs
+    from lmtailor.text.clusters import components
+    from lmtailor.text.minhash import MinHasher, Shingler, near_duplicate_pairs
 
     shingler = Shingler("word", NGRAM)
     sigs = MinHasher(num_perm, seed=1).signatures(shingler(t) for t in texts)
@@ -206,7 +206,7 @@ def _datasketch(
 ) -> np.ndarray:
     from datasketch import MinHash, MinHashLSH
 
-    from lmtailor.clusters import components
+    from lmtailor.text.clusters import components
 
     shingles = ([s.encode("utf-8") for s in shingle_strings(t)] for t in texts)
     minhashes = list(MinHash.generator(shingles, num_perm=num_perm))
@@ -271,10 +271,10 @@ def run_text_dedup(texts: Sequence[str], threshold: float, num_perm: int) -> np.
 
 Method = Callable[[Sequence[str], float, int], np.ndarray]
 METHODS: dict[str, tuple[Method, tuple[str, ...]]] = {
-    "lmtailor": (run_lmtailor, ("lmtailor.minhash", "lmtailor.clusters")),
-    "lmtailor-per-doc": (run_lmtailor_per_doc, ("lmtailor.minhash", "lmtailor.clusters")),
-    "datasketch": (run_datasketch, ("datasketch", "lmtailor.clusters")),
-    "datasketch-verified": (run_datasketch_verified, ("datasketch", "lmtailor.clusters")),
+    "lmtailor": (run_lmtailor, ("lmtailor.text.minhash", "lmtailor.text.clusters")),
+    "lmtailor-per-doc": (run_lmtailor_per_doc, ("lmtailor.text.minhash", "lmtailor.text.clusters")),
+    "datasketch": (run_datasketch, ("datasketch", "lmtailor.text.clusters")),
+    "datasketch-verified": (run_datasketch_verified, ("datasketch", "lmtailor.text.clusters")),
     "text-dedup": (run_text_dedup, ("text_dedup.minhash", "text_dedup.utils")),
 }
 PACKAGES = {"lmtailor": "lmtailor", "datasketch": "datasketch", "text-dedup": "text-dedup"}

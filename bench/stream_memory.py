@@ -11,7 +11,7 @@ Modes, each run in a fresh process per size so that one run's memory cannot hide
 - read: `read_examples` over the file, counting the Examples;
 - jsonl: `read_examples` into `write_examples(..., "curated.jsonl", "alpaca")`;
 - parquet: the same into a Parquet file (the writer stages rows on disk to find one schema for all);
-- curate: `lmtailor.pipeline.curate` with a Recipe of the two streaming steps, `normalize` (defaults) and
+- curate: `lmtailor.curate.pipeline.curate` with a Recipe of the two streaming steps, `normalize` (defaults) and
   `filter` with language identification off (`languages: null`, as it is the slow part and holds no
   per-record state), writing curated.jsonl, the ledger and the manifest.
 
@@ -35,7 +35,7 @@ from pathlib import Path
 
 from peak_memory import reset_peak, status_mb
 
-from lmtailor.io import read_jsonl, write_jsonl
+from lmtailor.core.io import read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -58,9 +58,9 @@ def child(mode: str, source: Path, work: Path) -> dict[str, float]:
     """One mode over one file, in this process; returns counts, seconds and memory."""
     import pyarrow.parquet  # noqa: F401 - the Parquet writer's library is not the records' cost
 
-    from lmtailor.config import Recipe
-    from lmtailor.io import read_examples, write_examples
-    from lmtailor.pipeline import curate
+    from lmtailor.core.io import read_examples, write_examples
+    from lmtailor.curate.pipeline import curate
+    from lmtailor.curate.recipe import Recipe
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

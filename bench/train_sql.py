@@ -38,9 +38,9 @@ INSTRUCTION = "Write one SQLite query that answers the question.\n\nDatabase sch
 
 def prepare(seed: int = 0, train_share: float = 0.7) -> dict[str, int]:
     """train.jsonl / test.jsonl in alpaca format with `db_id` kept; the same seed gives the same split."""
-    from lmtailor.evaluate.sqlite_dbs import spider_schema
-    from lmtailor.io import write_jsonl
-    from lmtailor.steps.normalize import canonical_sql
+    from lmtailor.core.io import write_jsonl
+    from lmtailor.sql.canonical import canonical_sql
+    from lmtailor.sql.databases import spider_schema
 
     dev = json.loads((DATA / "text2sql" / "spider" / "dev.json").read_text())
     by_db: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -61,7 +61,7 @@ def prepare(seed: int = 0, train_share: float = 0.7) -> dict[str, int]:
 
 
 def _examples(name: str) -> list[Any]:
-    from lmtailor.io import read_examples
+    from lmtailor.core.io import read_examples
 
     if not (SPLIT / f"{name}.jsonl").exists():
         prepare()
@@ -80,11 +80,11 @@ def zero_shot() -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
+    from lmtailor.core.progress import make_progress
     from lmtailor.evaluate.task import TaskConfig, score_task
     from lmtailor.llm.convert import embedded_hf_dir
-    from lmtailor.progress import make_progress
+    from lmtailor.prompting.template import Template
     from lmtailor.train.model import load_tokenizer
-    from lmtailor.train.template import Template
 
     path = embedded_hf_dir()
     tokenizer = load_tokenizer(path)
@@ -101,10 +101,10 @@ def few_shot(shots: int = 3, seed: int = 0) -> None:
     """Each test question after `shots` random training examples of the same database, as earlier chat turns,
     answered greedily by the embedded model through llama.cpp. The schema is given once, in the first turn:
     repeated in every shot, a prompt of the largest schemas would outgrow the model's context."""
+    from lmtailor.core.progress import make_progress
     from lmtailor.evaluate.task import TaskConfig, score_answers
     from lmtailor.llm.config import BackendConfig, open_llm
     from lmtailor.llm.types import GenParams
-    from lmtailor.progress import make_progress
 
     train, test = _examples("train"), _examples("test")
     pool: dict[str, list[Any]] = defaultdict(list)
@@ -137,8 +137,8 @@ def curated_subset(fraction: float = 1 / 3) -> Path:
     its database's schema, so near_dedup over prompts took "How many countries exist?" for a copy of "How many
     cars have more than 4 cylinders?" (104 of 722 dropped), and Spider's second wording of a query is what a
     third of the budget should not be spent on."""
-    from lmtailor.config import Recipe
-    from lmtailor.pipeline import curate
+    from lmtailor.curate.pipeline import curate
+    from lmtailor.curate.recipe import Recipe
 
     train = SPLIT / "train.jsonl"
     if not train.exists():
@@ -189,10 +189,10 @@ def speed(steps: int, batch_size: int, max_length: int) -> None:
     from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
     from lmtailor.llm.convert import embedded_hf_dir
+    from lmtailor.prompting.template import Template
     from lmtailor.train.config import TrainConfig
     from lmtailor.train.data import Batches, collate_padded, pack, rows_in_batches, tokenize, unwrap
     from lmtailor.train.model import load_model, load_tokenizer, target_modules
-    from lmtailor.train.template import Template
     from lmtailor.train.trainer import AnswerLossTrainer
 
     path = embedded_hf_dir()

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from lmtailor.records import Example, to_example
+from lmtailor.core.records import Example, to_example
 
 
 def alpaca(instruction: str, output: str, inp: str = "", i: int = 0, source: str = "t.jsonl") -> Example:

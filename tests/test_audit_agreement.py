@@ -12,8 +12,8 @@ import pytest
 
 from lmtailor.audit.checks.agreement import Agreement, fleiss_kappa, krippendorff_alpha, span_f1
 from lmtailor.audit.finding import Finding
-from lmtailor.io import read_examples, write_jsonl
-from lmtailor.records import Example
+from lmtailor.core.io import read_examples, write_jsonl
+from lmtailor.core.records import Example
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", example C: 4 observers, 12 units,
 # values 1-5, None where an observer gave no value. Published: nominal 0.743, ordinal 0.815, interval 0.849.

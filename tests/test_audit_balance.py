@@ -10,7 +10,7 @@ from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.balance import Balance
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example
+from lmtailor.core.records import Example
 
 # Real Alpaca records: refusals and placeholder non-answers, then answers that only sound like them.
 REFUSALS = {

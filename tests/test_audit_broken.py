@@ -9,7 +9,7 @@ from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.broken import BrokenFields
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example
+from lmtailor.core.records import Example
 
 # Real Alpaca records with defects the AlpacaDataCleaned effort fixed: (index, problem, severity).
 DEFECTS = [

@@ -9,7 +9,7 @@ from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.claims import Claims, requested_action
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example
+from lmtailor.core.records import Example
 
 # Real Alpaca records (index -> severity), found by grepping the file for "reminder", "booked", "weather", …
 FLAGGED = {

@@ -12,7 +12,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
-from lmtailor.io import read_jsonl
+from lmtailor.core.io import read_jsonl
 
 runner = CliRunner()
 LMTAILOR = str(Path(sys.executable).parent / "lmtailor")
@@ -115,7 +115,7 @@ def test_unknown_check_is_a_clear_error(tmp_path: Path, shared_data: Path) -> No
 def test_summary_vouches_for_the_findings_and_report(tmp_path: Path, shared_data: Path) -> None:
     """summary.json is written last with the digests of the other two, and the report reads it unchanged."""
     from lmtailor.audit.report import render
-    from lmtailor.rundir import file_digest
+    from lmtailor.core.rundir import file_digest
 
     out = tmp_path / "audit"
     args = ["audit", str(_sample(tmp_path, shared_data)), "--out", str(out), "--checks", "broken_fields,claims"]

@@ -9,7 +9,7 @@ from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.correctness import Correctness, agrees, find_expression, numbers
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example
+from lmtailor.core.records import Example
 
 # Real Alpaca answers that are wrong: (index, task kind, expected, the answer's number).
 WRONG = [

@@ -10,8 +10,8 @@ import pytest
 from support import alpaca
 
 from lmtailor.audit.checks.diversity import Diversity, distinct_n, length_histogram, task_kind, verb_and_object
-from lmtailor.io import read_examples
-from lmtailor.records import Example
+from lmtailor.core.io import read_examples
+from lmtailor.core.records import Example
 
 
 @pytest.fixture(scope="module")

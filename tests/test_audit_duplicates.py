@@ -9,8 +9,8 @@ from support import alpaca
 
 from lmtailor.audit.checks.duplicates import Duplicates
 from lmtailor.audit.finding import Finding
-from lmtailor.io import read_examples, write_examples
-from lmtailor.records import Example
+from lmtailor.core.io import read_examples, write_examples
+from lmtailor.core.records import Example
 
 STORY = (
     "Once upon a time a small fox lived at the edge of a quiet forest where the river bent twice before it "

@@ -9,7 +9,7 @@ from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.formats import FormatConsistency, output_format, python_code
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example
+from lmtailor.core.records import Example
 
 # Real Alpaca records that break their format: (index, kind).
 BROKEN = [

@@ -9,7 +9,7 @@ from support import alpaca, alpaca_records
 
 from lmtailor.audit.checks.grounding import Grounding
 from lmtailor.audit.finding import Finding
-from lmtailor.records import Example
+from lmtailor.core.records import Example
 
 # Real Alpaca records (index -> severity) that human cleaners would fix: content made up for a URL, a photo
 # placeholder or an article that is only described, and a summary that brings its own names.

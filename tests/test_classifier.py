@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
-from lmtailor.config import Recipe, RecipeError
-from lmtailor.io import DataError, read_jsonl
-from lmtailor.pipeline import Run, curate
-from lmtailor.synth.classifier import QualityClassifier, TrainingSource, train
+from lmtailor.core.io import DataError, read_jsonl
+from lmtailor.curate.pipeline import Run, curate
+from lmtailor.curate.recipe import Recipe, RecipeError
+from lmtailor.score.classifier import QualityClassifier, TrainingSource, train
 
 pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
 

@@ -213,7 +213,7 @@ def test_an_unwritable_audit_file_is_reported_with_its_path(tmp_path: Path, data
 
 
 def test_recipe_and_config_limits_refuse_what_would_overflow(tmp_path: Path) -> None:
-    from lmtailor.config import Recipe, RecipeError
+    from lmtailor.curate.recipe import Recipe, RecipeError
     from lmtailor.train.config import TrainConfig
 
     with pytest.raises(RecipeError, match="max_record_mb"):
@@ -223,7 +223,7 @@ def test_recipe_and_config_limits_refuse_what_would_overflow(tmp_path: Path) -> 
 
 
 def test_a_hand_written_findings_file_with_a_bad_line_is_named(tmp_path: Path) -> None:
-    from lmtailor.io import DataError, read_jsonl
+    from lmtailor.core.io import DataError, read_jsonl
 
     bad = tmp_path / "findings.jsonl"
     bad.write_text('{"id": "x:0"}\n{"id": \n')

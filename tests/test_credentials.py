@@ -16,7 +16,7 @@ from test_llm_http import TinyServer, reply
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
-from lmtailor.config import Recipe
+from lmtailor.curate.recipe import Recipe
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.openai_http import InsecureKeyWarning, OpenAIBackend
 from lmtailor.llm.types import BackendError, GenParams, redact_url

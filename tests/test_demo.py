@@ -4,8 +4,8 @@ import json
 import sqlite3
 from contextlib import closing
 
-from lmtailor.demo import generate, run_demo
-from lmtailor.io import read_jsonl
+from lmtailor.core.io import read_jsonl
+from lmtailor.demo.shop import generate, run_demo
 
 KINDS = {"exact_duplicate", "paraphrased_duplicate", "sql_format", "empty_answer", "placeholder_input", "eval_leak"}
 

@@ -19,6 +19,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from lmtailor.core.io import ReadOptions, read_examples
+from lmtailor.core.records import Example
 from lmtailor.evaluate.forgetting import (
     general_texts,
     mmlu_accuracy,
@@ -28,7 +30,18 @@ from lmtailor.evaluate.forgetting import (
 )
 from lmtailor.evaluate.generation import cut_at_stop, greedy
 from lmtailor.evaluate.report import EvalConfig, ForgettingConfig, compare, measure, render_table
-from lmtailor.evaluate.sql_match import (
+from lmtailor.evaluate.task import TaskConfig, score_answers
+from lmtailor.llm.convert import embedded_hf_dir
+from lmtailor.prompting.template import Template
+from lmtailor.sql.canonical import canonical_sql
+from lmtailor.sql.databases import (
+    DatabaseBuildError,
+    cache_dir,
+    defog_database,
+    spider_schema,
+    sqlite_from_postgres,
+)
+from lmtailor.sql.match import (
     QueryError,
     canonical_match,
     execute,
@@ -37,19 +50,6 @@ from lmtailor.evaluate.sql_match import (
     is_ordered,
     same_result,
 )
-from lmtailor.evaluate.sqlite_dbs import (
-    DatabaseBuildError,
-    cache_dir,
-    defog_database,
-    spider_schema,
-    sqlite_from_postgres,
-)
-from lmtailor.evaluate.task import TaskConfig, score_answers
-from lmtailor.io import ReadOptions, read_examples
-from lmtailor.llm.convert import embedded_hf_dir
-from lmtailor.records import Example
-from lmtailor.steps.normalize import canonical_sql
-from lmtailor.train.template import Template
 
 pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lmtailor.config import Recipe
-from lmtailor.io import read_jsonl
-from lmtailor.pipeline import curate
+from lmtailor.core.io import read_jsonl
+from lmtailor.curate.pipeline import curate
+from lmtailor.curate.recipe import Recipe
 
 
 def test_rules_drop_and_quarantine_by_check_and_severity(tmp_path: Path, shared_data: Path) -> None:

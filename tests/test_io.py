@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from support import alpaca
 
-from lmtailor.io import DataError, ReadOptions, Reject, read_examples, write_examples
-from lmtailor.records import Example
+from lmtailor.core.io import DataError, ReadOptions, Reject, read_examples, write_examples
+from lmtailor.core.records import Example
 
 GOOD = {"instruction": "Name a colour.", "input": "", "output": "Blue."}
 

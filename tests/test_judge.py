@@ -19,10 +19,10 @@ import pytest
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
-from lmtailor.config import Recipe
-from lmtailor.io import read_jsonl
-from lmtailor.pipeline import curate
-from lmtailor.synth.judge import preference_agreement, score_agreement
+from lmtailor.core.io import read_jsonl
+from lmtailor.curate.pipeline import curate
+from lmtailor.curate.recipe import Recipe
+from lmtailor.score.judge import preference_agreement, score_agreement
 
 pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
 

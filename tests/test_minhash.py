@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmtailor.clusters import components
-from lmtailor.minhash import MinHasher, Shingler, candidate_pairs, lsh_params, near_duplicate_pairs
+from lmtailor.text.clusters import components
+from lmtailor.text.minhash import MinHasher, Shingler, candidate_pairs, lsh_params, near_duplicate_pairs
 
 N_RECORDS = 400
 

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
-from lmtailor.config import Recipe
-from lmtailor.io import read_jsonl
-from lmtailor.pipeline import curate
+from lmtailor.core.io import read_jsonl
+from lmtailor.curate.pipeline import curate
+from lmtailor.curate.recipe import Recipe
 
 RECIPE = """
 inputs:

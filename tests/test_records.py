@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lmtailor.records import Example, RecordError, detect_format, from_example, to_example
+from lmtailor.core.records import Example, RecordError, detect_format, from_example, to_example
 
 
 def msg(role: str, content: str, **extra: object) -> dict:

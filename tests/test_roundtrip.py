@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lmtailor.io import read_examples, write_examples
-from lmtailor.records import FORMAT_KEYS, FORMATS, Example
+from lmtailor.core.io import read_examples, write_examples
+from lmtailor.core.records import FORMAT_KEYS, FORMATS, Example
 
 CONTAINERS = {"jsonl": "data.jsonl", "json": "data.json", "csv": "data.csv", "parquet": "data.parquet", "hf": "data"}
 EXAMPLES = {"jsonl": 40, "json": 40, "csv": 40, "parquet": 15, "hf": 15}

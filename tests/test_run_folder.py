@@ -18,16 +18,16 @@ import pytest
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
-from lmtailor.config import Recipe, RecipeError
-from lmtailor.io import DataError
-from lmtailor.pipeline import curate
+from lmtailor.core.io import DataError
+from lmtailor.curate.pipeline import curate
+from lmtailor.curate.recipe import Recipe, RecipeError
 
 runner = CliRunner()
 ENV = {**os.environ, "LMTAILOR_NO_PROGRESS": "1"}
 # Runs the real CLI, SIGKILLing itself when the run reaches `rundir.<point>` (after it for begin, before commit).
 KILLED_AT = """
 import os, signal, sys
-from lmtailor import rundir
+from lmtailor.core import rundir
 point = sys.argv[1]
 real = getattr(rundir, point)
 def die(*args, **kwargs):

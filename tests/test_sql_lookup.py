@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from lmtailor.core.records import Example
 from lmtailor.evaluate.task import TaskConfig, score_answers
-from lmtailor.records import Example
 
 GOLD = "SELECT x FROM t ORDER BY x"
 ANSWER = "SELECT x FROM t WHERE x > 0"  # not the gold's form, but the same rows: right only by execution

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import support
 
-from lmtailor.config import Recipe
-from lmtailor.io import read_examples, read_jsonl, write_examples
-from lmtailor.pipeline import curate
-from lmtailor.records import Example
+from lmtailor.core.io import read_examples, read_jsonl, write_examples
+from lmtailor.core.records import Example
+from lmtailor.curate.pipeline import curate
+from lmtailor.curate.recipe import Recipe
 
 # These records have always named their source "t" rather than "t.jsonl".
 alpaca = partial(support.alpaca, source="t")
@@ -211,7 +211,7 @@ def test_decontaminate_drops_eval_overlap(tmp_path: Path, shared_data: Path) -> 
 
 
 def _dolly():
-    from lmtailor.io import ReadOptions
+    from lmtailor.core.io import ReadOptions
 
     return ReadOptions(columns={"response": "output"})
 
@@ -254,7 +254,7 @@ def test_select_keeps_best_diverse(tmp_path: Path, alpaca_head: list[Example]) -
 
 
 def test_recipe_errors_name_the_field(tmp_path: Path) -> None:
-    from lmtailor.config import RecipeError
+    from lmtailor.curate.recipe import RecipeError
 
     bad = tmp_path / "r.yaml"
     bad.write_text(
@@ -292,7 +292,7 @@ def test_an_empty_stream_flows_through_every_step(tmp_path: Path) -> None:
 def test_embedding_cache_keys_each_text_alone(tmp_path: Path) -> None:
     """Keys joined with NUL once let one text ("A\\n\\x00A\\n") stand for two ("A\\n", "A\\n") and hand them
     one cached vector, so the two copies were never compared. Each text is now keyed on its own."""
-    from lmtailor.embeddings import embed
+    from lmtailor.text.embeddings import embed
 
     poison = "Name a dog breed.\n\x00Name a dog breed.\n"
     single = embed([poison])

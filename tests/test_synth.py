@@ -18,8 +18,8 @@ from rouge_score import rouge_scorer
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
-from lmtailor.io import ReadOptions, read_examples, read_jsonl
-from lmtailor.records import Example
+from lmtailor.core.io import ReadOptions, read_examples, read_jsonl
+from lmtailor.core.records import Example
 from lmtailor.synth.backtranslate import Backtranslate
 from lmtailor.synth.candidates import question_of
 from lmtailor.synth.failures import FailureTargets, _parse

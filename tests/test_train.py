@@ -20,9 +20,9 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
-from lmtailor.records import Example
+from lmtailor.core.records import Example
+from lmtailor.prompting.template import Template, TemplateConfig
 from lmtailor.train.data import IGNORE, Tokenized, bucket, collate_packed, collate_padded, pack, tokenize
-from lmtailor.train.template import Template, TemplateConfig
 from lmtailor.train.trainer import AnswerLossTrainer
 
 pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
@@ -105,7 +105,7 @@ def test_loss_mask_covers_exactly_the_answers_token_by_token(tokenizer: Any) -> 
 
 
 def _messages(ex: Example) -> list[dict[str, Any]]:
-    from lmtailor.records import merged_input
+    from lmtailor.core.records import merged_input
 
     return merged_input(ex, ex.messages)
 
@@ -350,7 +350,7 @@ def test_a_run_folder_of_another_config_is_refused(sql_data: Path, tiny_model: P
 
 
 def test_a_second_training_into_a_busy_folder_is_refused(sql_data: Path, tiny_model: Path, tmp_path: Path) -> None:
-    from lmtailor import rundir
+    from lmtailor.core import rundir
 
     run = tmp_path / "busy"
     with rundir.locked(run):  # as a training run in another process holds it

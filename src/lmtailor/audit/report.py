@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lmtailor.audit.finding import SEVERITIES
-from lmtailor.io import atomic_path
+from lmtailor.core.io import atomic_path
 
 FLAG_GUIDE = 0.05  # share of flagged records above which a dataset needs cleaning before training
 REPORT_EXAMPLES = 25  # worst findings shown per check; the runner passes the text of these records

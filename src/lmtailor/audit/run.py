@@ -1,6 +1,6 @@
 """Run audit checks over a dataset and write findings.jsonl, summary.json and report.html.
 
-The folder is a run folder (`lmtailor.rundir`): one audit writes it at a time, and summary.json is its index,
+The folder is a run folder (`lmtailor.core.rundir`): one audit writes it at a time, and summary.json is its index,
 written last with the digests of findings.jsonl and report.html, so a reader never pairs one audit's findings
 with another's summary, or takes a killed audit's files for a finished one.
 """
@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lmtailor import rundir
 from lmtailor.audit.finding import SEVERITIES, Check, Finding, Severity
 from lmtailor.audit.report import REPORT_EXAMPLES, write_report
-from lmtailor.io import ReadOptions, Reject, read_examples, write_jsonl
-from lmtailor.progress import make_progress
-from lmtailor.records import Example
+from lmtailor.core import rundir
+from lmtailor.core.io import ReadOptions, Reject, read_examples, write_jsonl
+from lmtailor.core.progress import make_progress
+from lmtailor.core.records import Example
 
 INDEX = "summary.json"
 FILES = ("findings.jsonl", "report.html")  # what summary.json vouches for

@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import Progress
 from rich.table import Table
 
+from lmtailor.core.records import Example
 from lmtailor.evaluate import DATA_ROOT
 from lmtailor.evaluate.task import TaskConfig, score_task
-from lmtailor.records import Example
-from lmtailor.train.template import Template
+from lmtailor.prompting.template import Template
 
 T = TypeVar("T")
 

@@ -22,7 +22,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import Progress
 
-from lmtailor.evaluate.sql_match import (
+from lmtailor.core.records import Example
+from lmtailor.prompting.template import Template
+from lmtailor.sql.databases import SqliteDatabase, sqlite_from_postgres
+from lmtailor.sql.match import (
     QueryError,
     canonical_match,
     execute,
@@ -31,9 +34,6 @@ from lmtailor.evaluate.sql_match import (
     is_ordered,
     same_result,
 )
-from lmtailor.evaluate.sqlite_dbs import SqliteDatabase, sqlite_from_postgres
-from lmtailor.records import Example
-from lmtailor.train.template import Template
 
 TaskMetric = Literal["exact_match", "sql"]
 # Metadata fields read as an example's category and database, first found wins (Dolly and Defog name them so).

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lmtailor.cachedir import cache_dir
+from lmtailor.core.cachedir import cache_dir
 
 
 def default_path() -> Path:

@@ -16,9 +16,9 @@ from typing import Any
 
 from filelock import FileLock
 
+from lmtailor.core.progress import make_progress
 from lmtailor.llm.embedded import gguf_path, models_dir
 from lmtailor.llm.types import BackendError
-from lmtailor.progress import make_progress
 
 # Gemma 3's own chat template (google/gemma-3-*-it, tokenizer_config.json); the GGUF carries none.
 GEMMA3_CHAT_TEMPLATE = (

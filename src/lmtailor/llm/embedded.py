@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from lmtailor.cachedir import cache_dir
+from lmtailor.core.cachedir import cache_dir
 
 MODEL_NAME = "gemma-3-270m"
 

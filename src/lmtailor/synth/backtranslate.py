@@ -13,13 +13,13 @@ from typing import Literal
 
 from pydantic import Field
 
+from lmtailor.core.records import Example
+from lmtailor.curate.provenance import generated, provenance, step_llm, template_id
+from lmtailor.curate.step import Step, StepContext
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
-from lmtailor.records import Example
-from lmtailor.step import Step, StepContext
 from lmtailor.synth.candidates import FieldName, length_problem, one_line, report, text_of, words
 from lmtailor.synth.novelty import RougeIndex, folded
-from lmtailor.synth.provenance import generated, provenance, step_llm, template_id
 
 DEMOS = (
     ("The Eiffel Tower is 330 metres tall. It was the tallest man-made structure in the world until the Chrysler "

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from lmtailor.records import Example
-from lmtailor.step import StepContext
+from lmtailor.core.records import Example
+from lmtailor.curate.step import StepContext
 
 FieldName = Literal["system", "instruction", "input", "output", "text"]
 

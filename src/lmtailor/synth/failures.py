@@ -18,13 +18,13 @@ from typing import Literal
 
 from pydantic import Field
 
+from lmtailor.core.records import Example
+from lmtailor.curate.provenance import generated, provenance, step_llm, template_id
+from lmtailor.curate.step import Step, StepContext
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
-from lmtailor.records import Example
-from lmtailor.step import Step, StepContext
 from lmtailor.synth.candidates import length_problem, one_line, question_of, report, text_of
 from lmtailor.synth.novelty import RougeIndex
-from lmtailor.synth.provenance import generated, provenance, step_llm, template_id
 
 HEADER = (
     "A model answered the first question below wrongly{wrong}. Here are more questions that test the same skill, "

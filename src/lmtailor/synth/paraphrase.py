@@ -14,13 +14,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from lmtailor.core.records import Example
+from lmtailor.curate.provenance import provenance, step_llm, template_id
+from lmtailor.curate.step import Step, StepContext
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
-from lmtailor.records import Example
-from lmtailor.step import Step, StepContext
 from lmtailor.synth.candidates import length_problem, one_line, report, text_of, words
 from lmtailor.synth.novelty import RougeIndex
-from lmtailor.synth.provenance import provenance, step_llm, template_id
 
 DEMOS = (
     ("Name two rivers that flow through Germany.", "Which two rivers run across Germany?"),
@@ -105,7 +105,7 @@ class Paraphrase(Step):
         """Cosine similarity of each rewording's sentence embedding with its original's ([round][record])."""
         if self.min_similarity <= 0:
             return [[1.0] * len(originals) for _ in texts]
-        from lmtailor.embeddings import embed
+        from lmtailor.text.embeddings import embed
 
         k = len(originals)
         vecs = embed(originals + [t for row in texts for t in row], ctx.progress, "paraphrase: embed")

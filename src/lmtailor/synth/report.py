@@ -9,8 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from lmtailor.io import read_examples
-from lmtailor.summary import steps_table
+from lmtailor.core.io import read_examples
+from lmtailor.curate.summary import steps_table
 
 SHOWN = 2  # generated examples printed as a sample
 

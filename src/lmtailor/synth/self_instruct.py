@@ -19,15 +19,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from lmtailor.io import DataError, check_value, parse_json, write_jsonl
+from lmtailor.core.io import DataError, check_value, parse_json, write_jsonl
+from lmtailor.core.records import Example, RecordError
+from lmtailor.curate.provenance import generated, provenance, step_llm, template_id
+from lmtailor.curate.step import Step, StepContext
 from lmtailor.llm.client import LLM
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
-from lmtailor.records import Example, RecordError
-from lmtailor.step import Step, StepContext
 from lmtailor.synth.candidates import length_problem, one_line, report, text_of
 from lmtailor.synth.novelty import RougeIndex
-from lmtailor.synth.provenance import generated, provenance, step_llm, template_id
 
 TASKS = "Come up with a series of tasks:\n\n"
 INSTANCE = (

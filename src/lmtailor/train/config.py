@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lmtailor.core.config import read_mapping
 from lmtailor.evaluate.report import EvalConfig
-from lmtailor.train.template import TemplateConfig
-from lmtailor.yamlfile import read_mapping
+from lmtailor.prompting.template import TemplateConfig
 
 
 class DataSpec(BaseModel):

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from lmtailor.records import Example, RecordError
-from lmtailor.train.template import Template
+from lmtailor.core.records import Example, RecordError
+from lmtailor.prompting.template import Template
 
 IGNORE = -100
 

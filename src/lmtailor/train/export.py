@@ -28,7 +28,7 @@ import torch
 from peft import PeftModel, get_peft_model_state_dict
 from peft.tuners.lora import LoraLayer
 
-from lmtailor.io import atomic_path
+from lmtailor.core.io import atomic_path
 
 # Hugging Face model_type -> llama.cpp architecture, for bases whose llama.cpp conversion only renames the
 # weights LoRA targets (Gemma 3's changes norms and trims embeddings). Llama's, for one, permutes q and k, which

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lmtailor.io import atomic_path
+from lmtailor.core.io import atomic_path
 
 
 def plot_curves(metrics: Path, out: Path) -> None:

@@ -22,15 +22,15 @@ from typing import Any
 
 from transformers import PrinterCallback, set_seed
 
-from lmtailor import rundir
-from lmtailor.cachedir import cache_dir
-from lmtailor.io import ReadOptions, atomic_path, read_examples, write_jsonl
-from lmtailor.progress import console, make_progress
-from lmtailor.records import Example
+from lmtailor.core import rundir
+from lmtailor.core.cachedir import cache_dir
+from lmtailor.core.io import ReadOptions, atomic_path, read_examples, write_jsonl
+from lmtailor.core.progress import console, make_progress
+from lmtailor.core.records import Example
+from lmtailor.prompting.template import Template
 from lmtailor.train.config import DataSpec, TrainConfig
 from lmtailor.train.data import Batches, bucket, pack, rows_in_batches, tokenize, unwrap
 from lmtailor.train.model import TrainError, load_model, load_tokenizer, model_dir
-from lmtailor.train.template import Template
 from lmtailor.train.trainer import (
     AnswerLossTrainer,
     RunLog,

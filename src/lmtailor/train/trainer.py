@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainerState, TrainingArguments
 
-from lmtailor.progress import make_progress
+from lmtailor.core.progress import make_progress
 from lmtailor.train.data import IGNORE
 
 if TYPE_CHECKING:

@@ -45,7 +45,7 @@ import numpy as np
 from pydantic import Field
 
 from lmtailor.audit.finding import Check, Finding, Severity, dataset_finding, finding, sources
-from lmtailor.records import Example
+from lmtailor.core.records import Example
 
 Level = Literal["nominal", "ordinal", "interval"]
 Span = tuple[int, int] | tuple[int, int, str]

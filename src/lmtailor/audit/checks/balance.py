@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from lmtailor.audit.finding import Check, Finding, Severity, as_written, dataset_finding, finding, sources
-from lmtailor.records import Example
+from lmtailor.core.records import Example
 
 # Every pattern runs on lower-cased text without re.I: case-folding matching costs Python's re several times over.
 _CANT = (

@@ -16,9 +16,9 @@ from ftfy.badness import is_bad
 
 from lmtailor.audit.checks.formats import INLINE_FENCE, fenced_blocks
 from lmtailor.audit.finding import Check, Finding, Severity, finding
-from lmtailor.records import Example
-from lmtailor.steps.filters import garbage_ratio, is_garbage
-from lmtailor.steps.normalize import DEFAULT_PLACEHOLDERS, strip_control
+from lmtailor.core.records import Example
+from lmtailor.text.cleaning import DEFAULT_PLACEHOLDERS, strip_control
+from lmtailor.text.signals import garbage_ratio, is_garbage
 
 # Whole-field placeholders: "<nooutput>", "<No Output>", "N/A", a lone dot or dash.
 _PLACEHOLDER_TAG = re.compile(r"^<\s*(?:no[\s_-]*(?:output|input|answer|response)|none|blank|empty|nothing)\s*>$", re.I)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
 from lmtailor.audit.finding import Check, Finding, as_written, finding
-from lmtailor.records import Example
+from lmtailor.core.records import Example
 
 # All patterns run on lower-cased text, without re.I (much slower in Python's re).
 # Requests are imperatives: at the start of the instruction or of one of its sentences, so that "How can you set a

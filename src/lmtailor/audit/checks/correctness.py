@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any, ClassVar, Literal
 
 from lmtailor.audit.finding import Check, Finding, finding
-from lmtailor.records import Example
+from lmtailor.core.records import Example
 
 _N = r"-?\d+(?:,\d{3})*(?:\.\d+)?"
 _NUMBER = re.compile(

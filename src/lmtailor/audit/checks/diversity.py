@@ -31,9 +31,9 @@ import numpy as np
 from pydantic import Field
 
 from lmtailor.audit.finding import Check, Finding, dataset_finding, sources
-from lmtailor.embeddings import embed
-from lmtailor.minhash import Shingler
-from lmtailor.records import Example
+from lmtailor.core.records import Example
+from lmtailor.text.embeddings import embed
+from lmtailor.text.minhash import Shingler
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 

@@ -16,13 +16,12 @@ import numpy as np
 from pydantic import Field
 
 from lmtailor.audit.finding import Check, Finding, Severity, finding
-from lmtailor.clusters import components
-from lmtailor.minhash import MAX_NGRAM, MinHasher, Shingler, near_duplicate_pairs
-from lmtailor.records import Example
-from lmtailor.steps.decontaminate import ngram_keys
-from lmtailor.steps.exact_dedup import fingerprint
-from lmtailor.steps.fields import FieldList
-from lmtailor.steps.inputs import InputSpec
+from lmtailor.core.fields import FieldList
+from lmtailor.core.inputs import InputSpec
+from lmtailor.core.records import Example
+from lmtailor.text.clusters import components
+from lmtailor.text.keys import fingerprint, ngram_keys
+from lmtailor.text.minhash import MAX_NGRAM, MinHasher, Shingler, near_duplicate_pairs
 
 _WORD = re.compile(r"\w")
 

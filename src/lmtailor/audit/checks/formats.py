@@ -20,8 +20,8 @@ from typing import Any, ClassVar, Literal
 from sqlglot.errors import SqlglotError
 
 from lmtailor.audit.finding import Check, Finding, Severity, dataset_finding, finding
-from lmtailor.records import Example
-from lmtailor.sql_syntax import parse_sql
+from lmtailor.core.records import Example
+from lmtailor.sql.parse import parse_sql
 
 # ---------------------------------------------------------------- what an answer is
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
 from lmtailor.audit.finding import Check, Finding, Severity, finding
-from lmtailor.records import Example
-from lmtailor.steps.filters import unseen_context
+from lmtailor.core.records import Example
+from lmtailor.text.signals import unseen_context
 
 # Tasks whose answer should come from the input. Computing, translating and creative tasks are left out: their
 # answers rightly hold numbers or words the input lacks.

@@ -1,0 +1,331 @@
+"""Run a curation recipe: read, chain the steps, checkpoint around whole-set steps, write the run folder.
+
+A run folder holds the curated data, `ledger.jsonl` (every drop/change/addition and why),
+`rejects.jsonl` (unreadable records), `clusters.jsonl` (duplicate groups) and `manifest.json`
+(recipe, per-step counts and timings). Work in `.work/` lets a killed run resume at its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+from lmtailor import __version__
+from lmtailor.core import rundir
+from lmtailor.core.io import (
+    DataError,
+    ReadOptions,
+    Reject,
+    dumps,
+    read_examples,
+    read_jsonl,
+    write_examples,
+    write_jsonl,
+)
+from lmtailor.core.progress import make_progress, track
+from lmtailor.core.records import Example
+from lmtailor.curate.recipe import RUN_FILES, Recipe
+from lmtailor.curate.step import StepContext
+
+DEDUP_STEPS = ("exact_dedup", "near_dedup", "semantic_dedup")
+MANIFEST = "manifest.json"
+
+
+def _scan(path: Path) -> tuple[str, int]:
+    """Content digest (checkpoints and the manifest) and newline count (the progress ETA), in one read."""
+    if not path.exists():
+        raise DataError(path, None, "no such file or directory")
+    h = hashlib.blake2b(digest_size=16)
+    lines = 0
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+                lines += block.count(b"\n")
+    return h.hexdigest(), lines
+
+
+def _expected_records(path: Path, lines: int) -> int | None:
+    """A record count for the progress bar's ETA, where the container gives one cheaply."""
+    if path.suffix in (".jsonl", ".ndjson"):
+        return lines
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except (pa.ArrowException, OSError):
+            return None  # not Parquet after all: the reader says so, naming the file
+    return None
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.blake2b(json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+
+
+def _timed(items: Iterable[Example], done: Callable[[int, float], None]) -> Iterator[Example]:
+    """Pass items through, timing the work done upstream of this point; call `done(count, seconds)` at the end."""
+    it, n, spent = iter(items), 0, 0.0
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            spent += time.perf_counter() - t0
+            break
+        spent += time.perf_counter() - t0
+        n += 1
+        yield item
+    done(n, spent)
+
+
+def _tee(items: Iterable[Example], path: Path, commit: Callable[[], None]) -> Iterator[Example]:
+    """Copy items to a checkpoint file while they stream; `commit` runs once the stream is whole."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for ex in items:
+            f.write(dumps(ex.to_json(), path) + "\n")
+            yield ex
+    tmp.replace(path)
+    commit()
+
+
+class Run:
+    """One execution of a recipe into a run folder."""
+
+    def __init__(self, recipe: Recipe, out_dir: Path | str, *, fresh: bool = False, progress: bool = True):
+        self.recipe, self.out = recipe, Path(out_dir)
+        self.work = self.out / ".work"
+        self.fresh = fresh
+        self.show_progress = progress
+        self.stats: list[dict[str, Any]] = []
+        self._resumed_stages = 0
+        scans = [_scan(Path(i.path)) for i in recipe.inputs]
+        self.inputs = [
+            {"path": str(i.path), "digest": digest} for i, (digest, _) in zip(recipe.inputs, scans, strict=True)
+        ]
+        self._expected = [
+            _expected_records(Path(i.path), lines) for i, (_, lines) in zip(recipe.inputs, scans, strict=True)
+        ]
+        base = _digest(
+            __version__, self.inputs, recipe.model_dump(mode="json", exclude={"steps", "output", "output_format"})
+        )
+        # a step's identity is its settings plus the contents of the files it reads (eval sets, mix sources, …)
+        steps = [(s.model_dump(mode="json"), [_scan(f.path)[0] for f in s.data_files()]) for s in recipe.steps]
+        self.fingerprints = [_digest(base, steps[: i + 1]) for i in range(len(steps))]
+        self._refuse_overwriting_inputs()
+
+    def _refuse_overwriting_inputs(self) -> None:
+        """No file this run writes may be, or lie inside, a file it reads (`--out . --output data.jsonl` over
+        data.jsonl would replace the raw records with the curated ones), nor the run folder lie in an input."""
+        out = self.out.resolve()
+        written = [(out / name).resolve() for name in (self.recipe.output, *RUN_FILES)]
+        steps = self.recipe.steps
+        read = [Path(i.path) for i in self.recipe.inputs] + [Path(f.path) for s in steps for f in s.data_files()]
+        for path in read:
+            p = path.resolve()
+            if any(w == p or p.is_relative_to(w) for w in written):
+                raise DataError(path, None, f"is an input of the run and would be overwritten by its output in {out}")
+            if p.is_dir() and out.is_relative_to(p):
+                raise DataError(path, None, f"is an input folder; the run folder {out} cannot lie inside it")
+
+    # ------------------------------------------------------------ state
+
+    def _state(self) -> dict[str, Any]:
+        """The checkpoints so far; a damaged state (a hand edit, a failing disk) means none, so the run redoes
+        them instead of stopping: checkpoints save time, never data."""
+        try:
+            state = json.loads((self.work / "state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return {"checkpoints": {}}
+        return state if isinstance(state, dict) and isinstance(state.get("checkpoints"), dict) else {"checkpoints": {}}
+
+    def _save_checkpoint(self, j: int) -> None:
+        state = self._state()
+        state["checkpoints"][str(j)] = {"fingerprint": self.fingerprints[j], "stats": self.stats}
+        path = self.work / "state.json"
+        path.with_suffix(".tmp").write_text(json.dumps(state, indent=1))
+        path.with_suffix(".tmp").replace(path)
+
+    def _resume_point(self) -> int:
+        """Index of the first step to run: one past the newest checkpoint that matches this recipe and input."""
+        checkpoints = self._state()["checkpoints"]
+        for j in reversed(range(len(self.recipe.steps))):
+            ck = checkpoints.get(str(j))
+            if (
+                isinstance(ck, dict)
+                and ck.get("fingerprint") == self.fingerprints[j]
+                and (self.work / f"ckpt-{j}.jsonl").exists()
+            ):
+                self.stats = ck["stats"]
+                self._resumed_stages = len(self.stats)
+                return j + 1
+        return 0
+
+    def _checkpoint_after(self, j: int) -> bool:
+        steps = self.recipe.steps
+        return j < len(steps) - 1 and (steps[j].whole_set or steps[j + 1].whole_set)
+
+    # ------------------------------------------------------------ stages
+
+    def _read(self, progress) -> Iterator[Example]:
+        rejects = open(self.work / "rejects.jsonl", "w", encoding="utf-8")  # noqa: SIM115 - closed in done()
+        count = {"rejected": 0}
+
+        def reject(r: Reject) -> None:
+            count["rejected"] += 1
+            rejects.write(dumps(r.to_json(), rejects.name) + "\n")
+
+        def done(n: int, seconds: float) -> None:
+            rejects.close()
+            self.stats.append(
+                {
+                    "step": "read",
+                    "in": n + count["rejected"],
+                    "out": n,
+                    "rejected": count["rejected"],
+                    "seconds": round(seconds, 3),
+                }
+            )
+
+        r = self.recipe
+        streams = [
+            read_examples(i.path, ReadOptions(i.format, i.columns, r.on_error, r.max_record_mb), reject)
+            for i in r.inputs
+        ]
+        total = sum(t for t in self._expected if t is not None) if None not in self._expected else None
+        return _timed(track(progress, chain.from_iterable(streams), "read + streaming steps", total), done)
+
+    def _step(self, j: int, stream: Iterator[Example], progress) -> Iterator[Example]:
+        step = self.recipe.steps[j]
+        name = f"{j}:{step.step}"
+        ctx = StepContext(step.step, self.work / f"ledger-{j}.jsonl", progress)
+        entered = {"n": 0}
+
+        def count_in(n: int, _s: float) -> None:
+            entered["n"] = n
+
+        def done(n: int, seconds: float) -> None:
+            ctx.close()
+            upstream = sum(s["seconds"] for s in self.stats[self._resumed_stages :])
+            self.stats.append(
+                {
+                    "step": name,
+                    "in": entered["n"],
+                    "out": n,
+                    "dropped": ctx.total("drop"),
+                    "changed": ctx.total("change"),
+                    "added": ctx.total("add"),
+                    "seconds": round(max(seconds - upstream, 0.0), 3),
+                    "reasons": dict(sorted(ctx.counts.items())),
+                    **({"metrics": ctx.metrics} if ctx.metrics else {}),
+                }
+            )
+
+        out = _timed(step.run(_timed(stream, count_in), ctx), done)
+        if self._checkpoint_after(j):
+            out = _tee(out, self.work / f"ckpt-{j}.jsonl", lambda: self._save_checkpoint(j))
+        return out
+
+    # ------------------------------------------------------------ run
+
+    def execute(self) -> dict[str, Any]:
+        """Run under the folder's lock; the earlier run's files stay whole until this one's are all staged."""
+        with rundir.locked(self.out):
+            if self.fresh and self.work.exists():
+                shutil.rmtree(self.work)
+            self.work.mkdir(exist_ok=True)
+            shutil.rmtree(self.staged, ignore_errors=True)
+            self.staged.mkdir()
+            started = time.time()
+            start = self._resume_point()
+            with make_progress(self.show_progress) as progress:
+                if start == 0:
+                    stream = self._read(progress)
+                else:
+                    stream = (Example.from_json(d) for d in read_jsonl(self.work / f"ckpt-{start - 1}.jsonl"))
+                for j in range(start, len(self.recipe.steps)):
+                    stream = self._step(j, stream, progress)
+                first = next(stream, None)
+                fmt = self.recipe.output_format or (first.metadata.get("format", "alpaca") if first else "alpaca")
+                kept = write_examples(self.staged / self.recipe.output, chain([first] if first else [], stream), fmt)
+            manifest, names = self._finish(kept, fmt, start, time.time() - started)
+            return self._publish(manifest, names)
+
+    @property
+    def staged(self) -> Path:
+        """Where the run's files are written before they replace the earlier run's, all at once."""
+        return self.work / "staged"
+
+    def _publish(self, manifest: dict[str, Any], names: list[str]) -> dict[str, Any]:
+        """Replace the earlier run's files with this one's, then write the manifest: until it is written the
+        folder has none, so a run killed in between is seen as unfinished rather than as the earlier run."""
+        rundir.begin(self.out, MANIFEST)
+        for name in dict.fromkeys([*names, "quarantine.jsonl"]):  # an earlier run's quarantine is not this one's
+            target, new = self.out / name, self.staged / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # a `datasets` folder: os.replace cannot put a folder over another
+            else:
+                target.unlink(missing_ok=True)
+            if new.exists():
+                os.replace(new, target)
+        return rundir.commit(self.out, MANIFEST, manifest, names)
+
+    def _finish(self, kept: int, fmt: str, resumed_at: int, seconds: float) -> tuple[dict[str, Any], list[str]]:
+        parts = [self.work / f"ledger-{j}.jsonl" for j in range(len(self.recipe.steps))]
+        clusters: dict[tuple[str, str], dict[str, Any]] = {}
+        quarantined: list[dict[str, Any]] = []
+
+        def ledger() -> Iterator[dict[str, Any]]:
+            """The step ledgers in step order, noting duplicate groups and quarantined records on the way."""
+            for e in chain.from_iterable(read_jsonl(p) for p in parts):
+                if e["action"] == "drop" and e["step"] in DEDUP_STEPS and "twin" in e:
+                    group = {"step": e["step"], "kept": e["twin"], "dropped": []}
+                    clusters.setdefault((e["step"], e["twin"]), group)["dropped"].append(e["id"])
+                elif e["reason"] == "quarantine":
+                    quarantined.append(e["record"])
+                yield e
+
+        names = [self.recipe.output, "ledger.jsonl", "rejects.jsonl", "clusters.jsonl"]
+        write_jsonl(self.staged / "ledger.jsonl", ledger())
+        write_jsonl(self.staged / "rejects.jsonl", read_jsonl(self.work / "rejects.jsonl"))
+        write_jsonl(self.staged / "clusters.jsonl", clusters.values())
+        if quarantined:
+            write_jsonl(self.staged / "quarantine.jsonl", quarantined)
+            names.append("quarantine.jsonl")
+        read = self.stats[0]
+        dropped = sum(s.get("dropped", 0) for s in self.stats)
+        added = sum(s.get("added", 0) for s in self.stats)
+        manifest = {
+            "lmtailor": __version__,
+            "recipe": self.recipe.model_dump(mode="json"),
+            "inputs": self.inputs,
+            "output": {"path": self.recipe.output, "format": fmt, "records": kept},
+            "counts": {
+                "input": read["in"],
+                "rejected": read["rejected"],
+                "dropped": dropped,
+                "added": added,
+                "kept": kept,
+                "accounted": read["in"] - read["rejected"] - dropped + added == kept,
+            },
+            "steps": self.stats,
+            "resumed_at_step": resumed_at or None,
+            "seconds": round(seconds, 2),
+        }
+        return manifest, names
+
+
+def curate(recipe: Recipe, out_dir: Path | str, *, fresh: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Run `recipe` into `out_dir`, resuming from a matching checkpoint unless `fresh`; returns the manifest."""
+    return Run(recipe, out_dir, fresh=fresh, progress=progress).execute()

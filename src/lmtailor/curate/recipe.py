@@ -1,0 +1,154 @@
+"""Recipes: YAML files validated by pydantic. Every CLI flag of `lmtailor curate` maps to a field here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lmtailor.core.config import read_mapping
+from lmtailor.core.inputs import InputSpec
+from lmtailor.core.io import DataError, OnError, container_of
+from lmtailor.core.records import Format
+from lmtailor.core.rundir import plain_name
+from lmtailor.curate.steps.decontaminate import Decontaminate
+from lmtailor.curate.steps.exact_dedup import ExactDedup
+from lmtailor.curate.steps.filters import Filter
+from lmtailor.curate.steps.findings import Findings
+from lmtailor.curate.steps.mix import Mix
+from lmtailor.curate.steps.near_dedup import NearDedup
+from lmtailor.curate.steps.normalize import Normalize
+from lmtailor.curate.steps.select import Select
+from lmtailor.curate.steps.semantic_dedup import SemanticDedup
+from lmtailor.score.classify import Classify
+from lmtailor.score.judge import Judge
+from lmtailor.synth.backtranslate import Backtranslate
+from lmtailor.synth.failures import FailureTargets
+from lmtailor.synth.paraphrase import Paraphrase
+from lmtailor.synth.self_instruct import SelfInstruct
+
+AnyStep = Annotated[
+    Normalize
+    | ExactDedup
+    | NearDedup
+    | SemanticDedup
+    | Filter
+    | Decontaminate
+    | Mix
+    | Select
+    | Findings
+    | Classify
+    | SelfInstruct
+    | Backtranslate
+    | Paraphrase
+    | FailureTargets
+    | Judge,
+    Field(discriminator="step"),
+]
+STEP_NAMES = (
+    *("normalize", "exact_dedup", "near_dedup", "semantic_dedup", "filter", "decontaminate", "mix", "select"),
+    "findings",
+    "classify",
+    *("self_instruct", "backtranslate", "paraphrase", "failure_targets"),
+    "judge",
+)
+# The files a curate run writes besides its output: an output of the same name would overwrite one of them.
+RUN_FILES = ("manifest.json", "ledger.jsonl", "rejects.jsonl", "clusters.jsonl", "quarantine.jsonl")
+NEED_RECIPE = ("decontaminate", "mix", "select", "findings", "classify")
+
+
+class RecipeError(ValueError):
+    """A recipe that does not validate; the message names the file and the field."""
+
+
+class Recipe(BaseModel):
+    """What to read, which steps to run in order, and where the curated data goes."""
+
+    model_config = ConfigDict(extra="forbid")
+    inputs: list[InputSpec] = Field(min_length=1)
+    output: str = "curated.jsonl"
+    output_format: Format | None = None
+    on_error: OnError = "fail"
+    max_record_mb: float = Field(16.0, gt=0, le=2.0**20)  # up to 1 TiB: inf would overflow the byte count
+    steps: list[AnyStep] = []
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _paths(cls, v: Any) -> Any:
+        items = v if isinstance(v, list) else [v]
+        return [{"path": i} if isinstance(i, str | Path) else i for i in items]
+
+    @field_validator("output")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        """A real file name inside the run folder: "" or ".." would name the folder itself or its parent."""
+        if v.strip() != v or not plain_name(v) or v.startswith("."):
+            raise ValueError(
+                f"output is a file name inside the run folder, e.g. curated.jsonl or curated.parquet; got {v!r}"
+            )
+        if v in RUN_FILES:
+            raise ValueError(f"output {v!r} is one of the run folder's own files ({', '.join(RUN_FILES)})")
+        try:
+            container_of(Path(v))
+        except DataError as e:
+            raise ValueError(e.problem) from None
+        return v
+
+    @model_validator(mode="after")
+    def _distinct_stems(self) -> Recipe:
+        """Ids are `<file stem>:<index>`, so two sources with one stem would give two records one id."""
+        specs = list(self.inputs) + [src for step in self.steps for src in getattr(step, "sources", [])]
+        stems = [s.path.name if s.path.is_dir() else s.path.stem for s in specs]
+        clashes = sorted({s for s in stems if stems.count(s) > 1})
+        if clashes:
+            raise ValueError(
+                f"inputs and mix sources need distinct file names (ids are <file stem>:<index>); "
+                f"{', '.join(clashes)} is used twice"
+            )
+        return self
+
+    @classmethod
+    def load(cls, path: Path | str, overrides: dict[str, Any] | None = None) -> Recipe:
+        """Read a YAML recipe; relative data paths are taken from the recipe's folder."""
+        path = Path(path)
+        try:
+            data = read_mapping(path, "a recipe is a mapping with inputs, steps, ...")
+        except ValueError as e:
+            raise RecipeError(str(e)) from None
+        data.update(overrides or {})
+        recipe = cls.parse(data, str(path))
+        return recipe.relative_to(path.parent)
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], origin: str = "recipe") -> Recipe:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            lines = [f"  {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
+            raise RecipeError(f"{origin} is not a valid recipe:\n" + "\n".join(lines)) from None
+
+    def relative_to(self, base: Path) -> Recipe:
+        """Resolve the relative paths of the inputs and of every file a step reads against `base`."""
+
+        def fix(spec: Any) -> None:
+            if not spec.path.is_absolute():
+                spec.path = base / spec.path
+
+        for spec in self.inputs:
+            fix(spec)
+        for step in self.steps:
+            for spec in step.data_files():
+                fix(spec)
+        return self
+
+
+def default_step(name: str) -> dict[str, Any]:
+    """The recipe entry for a step named on the command line, with its defaults."""
+    if name not in STEP_NAMES or name in ("decontaminate", "mix", "select"):
+        usable = [n for n in STEP_NAMES if n not in ("decontaminate", "mix", "select")]
+        raise RecipeError(
+            f"--steps takes {', '.join(usable)}; decontaminate, mix and select need a recipe "
+            f"(they name other datasets or a size)"
+        )
+    return {"step": name}

@@ -1,0 +1,90 @@
+"""The step contract, and the ledger every step reports its drops, changes and additions to."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from rich.progress import Progress
+
+from lmtailor.core.io import dumps
+from lmtailor.core.progress import track
+from lmtailor.core.records import Example
+
+T = TypeVar("T")
+
+
+class StepContext:
+    """What a step may touch while it runs: its ledger and a progress display."""
+
+    def __init__(self, step: str, ledger_path: Path, progress: Progress):
+        self.step = step
+        self.progress = progress
+        self.counts: Counter[str] = Counter()  # "action:reason" -> entries
+        self.metrics: dict[str, Any] = {}  # step-specific figures for the manifest (LLM usage, CV scores)
+        self._file = open(ledger_path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        self._file.write(dumps({"step": self.step, **entry}, self._file.name) + "\n")
+        self.counts[f"{entry['action']}:{entry['reason']}"] += 1
+
+    def drop(self, ex: Example, reason: str, detail: str = "", twin: str | None = None, **extra: Any) -> None:
+        """Record that `ex` leaves the dataset; `twin` names the example kept in its place."""
+        entry = {"id": ex.id, "action": "drop", "reason": reason, "detail": detail}
+        if twin is not None:
+            entry["twin"] = twin
+        self._write({**entry, **extra})
+
+    def change(self, ex: Example, reason: str, changes: dict[str, tuple[str, str]]) -> None:
+        """Record field edits as {field: (before, after)}."""
+        self._write(
+            {"id": ex.id, "action": "change", "reason": reason, "changes": {k: list(v) for k, v in changes.items()}}
+        )
+
+    def add(self, ex: Example, reason: str, detail: str = "") -> None:
+        self._write({"id": ex.id, "action": "add", "reason": reason, "detail": detail})
+
+    def total(self, action: str) -> int:
+        """How many entries of `action` (drop, change, add) this step has written."""
+        return sum(n for key, n in self.counts.items() if key.startswith(f"{action}:"))
+
+    def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+        return track(self.progress, items, description, total)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class FileRef(BaseModel):
+    """A file a step reads that is not a dataset (a saved classifier, a rubrics file); a bare path is accepted."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: Path
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, v: Any) -> Any:
+        return {"path": v} if isinstance(v, str | Path) else v
+
+
+class Step(BaseModel, ABC):
+    """A curation step: its recipe fields and `run`, a generator from examples to examples.
+
+    Steps stream unless `whole_set` is set (dedup and selection need every example before they decide).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    whole_set: ClassVar[bool] = False
+
+    @abstractmethod
+    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]: ...
+
+    def data_files(self) -> list[Any]:
+        """The files this step reads besides its input, as objects with a `path`: a recipe resolves their
+        relative paths against its own folder, and the pipeline fingerprints their contents, so changing one
+        invalidates the checkpoints from this step on."""
+        return []

@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 # VMs they run in (ldtilecfg: a general protection fault on the first decode), so it is built without AMX.
 LLAMA_FLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,10 +40,32 @@ test: lint $(CHROMIUM)
 test-fast: $(STAMP)
 	LMTAILOR_NO_PROGRESS=1 $(BIN)/pytest -q -m "not model and not browser"
 
+# Every benchmark, with the commands BENCHMARKS.md reports (hours: the Spider training arms take about an hour
+# each). `make bench-quick` runs each one's quick check of the mechanics (minutes).
+BENCH := $(BIN)/python bench
+
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
-	$(BIN)/python bench/dedup.py
-	$(BIN)/python bench/stream_memory.py
+	$(BENCH)/dedup.py
+	$(BENCH)/stream_memory.py
+	$(BENCH)/llm.py
+	$(BENCH)/break_cli.py --out bench/out/break_cli
+	$(BENCH)/train_sql.py prepare
+	$(BENCH)/train_sql.py speed
+	$(BENCH)/train_sql.py zero-shot
+	$(BENCH)/train_sql.py few-shot
+	$(BENCH)/train_sql.py train --arm lora --minutes 50 --epochs 2 --lr 1e-3 --rank 32 --eval-every 1000
+	$(BENCH)/train_sql.py train --arm full --minutes 60 --epochs 2 --lr 1e-4 --eval-every 1000
+	$(BENCH)/train_sql.py train --arm lora_curated --minutes 50 --epochs 1.5 --lr 1e-3 --rank 32 --eval-every 1000
+	$(BENCH)/train_sql.py table
+
+bench-quick: $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BENCH)/dedup.py --limit 5000 --inject 500 --repeat 1
+	$(BENCH)/stream_memory.py --sizes 10000 --modes read curate
+	$(BENCH)/llm.py --prompts 4 --max-tokens 8
+	$(BENCH)/break_cli.py --out bench/out/break_cli_quick --only empty
+	$(BENCH)/train_sql.py prepare
 
 clean:
 	rm -rf $(VENV) demo_out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lmtailor.audit.finding import Check
+from lmtailor.audit.check import Check
 
 
 def registry() -> dict[str, type[Check]]:

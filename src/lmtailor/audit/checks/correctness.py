@@ -16,9 +16,10 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-from lmtailor.audit.finding import Check, Finding, finding
+from lmtailor.audit.check import Check, CheckContext
+from lmtailor.audit.finding import Finding
 from lmtailor.core.records import Example
 
 _N = r"-?\d+(?:,\d{3})*(?:\.\d+)?"
@@ -1129,9 +1130,8 @@ class Correctness(Check):
     """Recomputes answers that a program can verify and flags those that clearly disagree."""
 
     check: Literal["correctness"] = "correctness"
-    name: ClassVar[str] = "correctness"
 
-    def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         checked: dict[str, int] = {}
         wrong: dict[str, int] = {}
         for ex in examples:
@@ -1145,9 +1145,8 @@ class Correctness(Check):
             if verdict := judge(task, output):
                 wrong[task.kind] = wrong.get(task.kind, 0) + 1
                 expected, found = verdict
-                yield finding(
+                yield ctx.finding(
                     ex,
-                    self.name,
                     "high",
                     1.0,
                     f"wrong {task.kind.replace('_', ' ')} answer: expected {expected}, the answer says {found}",
@@ -1156,8 +1155,8 @@ class Correctness(Check):
                     expected=expected,
                     found=found,
                 )
-        metrics["checked"] = dict(sorted(checked.items()))
-        metrics["wrong"] = dict(sorted(wrong.items()))
+        ctx.metrics["checked"] = dict(sorted(checked.items()))
+        ctx.metrics["wrong"] = dict(sorted(wrong.items()))
 
 
 def solve(instruction: str, inp: str) -> Task | None:

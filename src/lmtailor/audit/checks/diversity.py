@@ -25,12 +25,13 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from lmtailor.audit.finding import Check, Finding, dataset_finding, sources
+from lmtailor.audit.check import Check, CheckContext
+from lmtailor.audit.finding import Finding, sources
 from lmtailor.core.records import Example
 from lmtailor.text.embeddings import embed
 from lmtailor.text.minhash import Shingler
@@ -172,7 +173,6 @@ class Diversity(Check):
     """Dataset-level diversity metrics; findings only for a dominant verb or cluster and for missing task kinds."""
 
     check: Literal["diversity"] = "diversity"
-    name: ClassVar[str] = "diversity"
     clusters: int = Field(20, ge=2, le=200)
     sample: int = Field(1000, ge=100)
     seed: int = 0
@@ -185,36 +185,35 @@ class Diversity(Check):
     # a task kind below this share hardly occurs
     rare_kind: float = Field(0.01, ge=0, lt=1)
 
-    def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         if not examples:
             return
         source = sources(examples)
         instructions = [ex.field("instruction") for ex in examples]
         outputs = [ex.field("output") for ex in examples]
-        metrics["distinct_n"] = {"instruction": distinct_n(instructions), "output": distinct_n(outputs)}
-        yield from self._verbs(instructions, metrics, source)
-        yield from self._clusters(examples, instructions, metrics, source)
-        metrics["lengths"] = {
+        ctx.metrics["distinct_n"] = {"instruction": distinct_n(instructions), "output": distinct_n(outputs)}
+        yield from self._verbs(instructions, ctx, source)
+        yield from self._clusters(examples, instructions, ctx, source)
+        ctx.metrics["lengths"] = {
             name: length_histogram(np.array([len(t.split()) for t in texts], dtype=np.int64))
             for name, texts in (("instruction", instructions), ("output", outputs))
         }
 
-    def _verbs(self, instructions: Sequence[str], metrics: dict[str, Any], source: str) -> Iterator[Finding]:
+    def _verbs(self, instructions: Sequence[str], ctx: CheckContext, source: str) -> Iterator[Finding]:
         parsed = [verb_and_object(t) for t in instructions]
         verbs = Counter(v for v, _ in parsed)
         total = len(instructions)
-        metrics["verbs"] = [[v, c] for v, c in verbs.most_common(26) if v][:25]  # "": no English opening word
-        metrics["verb_entropy"] = round(-sum(c / total * math.log2(c / total) for c in verbs.values()), 4)
-        metrics["verb_objects"] = [[v, o, c] for (v, o), c in Counter(p for p in parsed if p[1]).most_common(25)]
+        ctx.metrics["verbs"] = [[v, c] for v, c in verbs.most_common(26) if v][:25]  # "": no English opening word
+        ctx.metrics["verb_entropy"] = round(-sum(c / total * math.log2(c / total) for c in verbs.values()), 4)
+        ctx.metrics["verb_objects"] = [[v, o, c] for (v, o), c in Counter(p for p in parsed if p[1]).most_common(25)]
         kinds = Counter(task_kind(v) for v, _ in parsed)
-        metrics["kinds"] = [
+        ctx.metrics["kinds"] = [
             {"kind": k, "count": kinds[k], "share": round(kinds[k] / total, 4)} for k in [*_KINDS, "other"]
         ]
         verb, count = verbs.most_common(1)[0]
         if verb and count / total > self.dominant_verb:
-            yield dataset_finding(
+            yield ctx.dataset_finding(
                 source,
-                self.name,
                 "medium",
                 count / total,
                 f"{count / total:.0%} of instructions open with '{verb}': one kind of request takes an outsized share",
@@ -224,9 +223,8 @@ class Diversity(Check):
             )
         rare = {k: round(kinds[k] / total, 4) for k in _KINDS if kinds[k] / total < self.rare_kind}
         if rare:
-            yield dataset_finding(
+            yield ctx.dataset_finding(
                 source,
-                self.name,
                 "info",
                 len(rare) / len(_KINDS),
                 f"task kinds that hardly occur (under {self.rare_kind:.0%} of instructions): "
@@ -235,7 +233,7 @@ class Diversity(Check):
             )
 
     def _clusters(
-        self, examples: Sequence[Example], instructions: Sequence[str], metrics: dict[str, Any], source: str
+        self, examples: Sequence[Example], instructions: Sequence[str], ctx: CheckContext, source: str
     ) -> Iterator[Finding]:
         """k-means over embeddings of a uniform sample; shares, c-TF-IDF labels and a PCA map of the sample."""
         from sklearn.cluster import KMeans
@@ -246,7 +244,7 @@ class Diversity(Check):
         texts = [instructions[i] for i in pick]
         k = min(self.clusters, len(pick) // 5)
         if k < 2:
-            metrics["clusters"], metrics["map"] = [], {"x": [], "y": [], "cluster": [], "id": []}
+            ctx.metrics["clusters"], ctx.metrics["map"] = [], {"x": [], "y": [], "cluster": [], "id": []}
             return
         vecs = embed([t[: self.embed_chars] for t in texts])
         kmeans = KMeans(k, n_init=3, random_state=self.seed).fit(vecs)
@@ -256,15 +254,15 @@ class Diversity(Check):
         sizes = np.bincount(labels, minlength=k)
         names = cluster_labels(texts, labels, k)
         shares = sizes / len(pick)
-        metrics["clusters"] = [
+        ctx.metrics["clusters"] = [
             {"id": int(c), "size": int(sizes[c]), "share": round(float(shares[c]), 4), "label": names[c]}
             for c in np.argsort(-sizes, kind="stable")
         ]
-        metrics["sampled"] = len(pick)
+        ctx.metrics["sampled"] = len(pick)
         used = shares[shares > 0]
-        metrics["effective_clusters"] = round(float(np.exp(-(used * np.log(used)).sum())), 2)
+        ctx.metrics["effective_clusters"] = round(float(np.exp(-(used * np.log(used)).sum())), 2)
         xy = PCA(2, random_state=self.seed).fit_transform(vecs)
-        metrics["map"] = {
+        ctx.metrics["map"] = {
             "x": np.round(xy[:, 0], 4).tolist(),
             "y": np.round(xy[:, 1], 4).tolist(),
             "cluster": labels.tolist(),
@@ -272,9 +270,8 @@ class Diversity(Check):
         }
         for c in np.flatnonzero(shares > self.dominant_cluster / k):
             members = [examples[pick[j]].id for j in typical[labels[typical] == c][:5]]
-            yield dataset_finding(
+            yield ctx.dataset_finding(
                 source,
-                self.name,
                 "medium",
                 float(shares[c]),
                 f"one topic cluster ('{names[c]}') holds {shares[c]:.0%} of sampled instructions, "

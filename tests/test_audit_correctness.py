@@ -8,7 +8,9 @@ import pytest
 from support import alpaca, alpaca_records
 
 from lmtailor.audit.check import CheckContext
-from lmtailor.audit.checks.correctness import Correctness, agrees, find_expression, numbers
+from lmtailor.audit.checks.correctness.arithmetic import find_expression
+from lmtailor.audit.checks.correctness.check import Correctness
+from lmtailor.audit.checks.correctness.numbers import agrees, numbers
 from lmtailor.audit.finding import Finding
 from lmtailor.core.records import Example
 

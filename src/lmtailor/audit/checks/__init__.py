@@ -14,7 +14,7 @@ def registry() -> dict[str, type[Check]]:
     from lmtailor.audit.checks.balance import Balance
     from lmtailor.audit.checks.broken import BrokenFields
     from lmtailor.audit.checks.claims import Claims
-    from lmtailor.audit.checks.correctness import Correctness
+    from lmtailor.audit.checks.correctness.check import Correctness
     from lmtailor.audit.checks.diversity import Diversity
     from lmtailor.audit.checks.duplicates import Duplicates
     from lmtailor.audit.checks.formats import FormatConsistency

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -38,8 +39,19 @@ class CheckContext:
         return Finding("*", source, -1, self.check, severity, round(float(score), 4), message, evidence)
 
 
+@dataclass(frozen=True, slots=True)
+class Plot:
+    """A box in the report's Plots section: its anchor on the page, its title, and the HTML it draws from the
+    check's metrics."""
+
+    anchor: str
+    title: str
+    draw: Callable[[dict[str, Any]], str]
+
+
 class Check(BaseModel, ABC):
-    """One audit check: its settings and `run`, which yields findings and records dataset metrics.
+    """One audit check: its settings, `run`, which yields findings and records dataset metrics, and the plots
+    the report draws from those metrics (the report knows no check by name).
 
     A check declares its name once, as the discriminator of its settings (`check: Literal["balance"] = "balance"`);
     `name` is read from it. Checks see the whole dataset (a list) because most compare records with each
@@ -50,6 +62,7 @@ class Check(BaseModel, ABC):
     model_config = ConfigDict(extra="forbid")
     check: str
     name: ClassVar[str]
+    plots: ClassVar[tuple[Plot, ...]] = ()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

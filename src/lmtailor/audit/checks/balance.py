@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from lmtailor.audit.check import Check, CheckContext
+from lmtailor.audit.charts import SEVERITY_COLORS, bar_chart, count_bars, fmt_int, fmt_pct, note
+from lmtailor.audit.check import Check, CheckContext, Plot
 from lmtailor.audit.finding import Finding, Severity, as_written, sources
 from lmtailor.core.records import Example
 
@@ -160,6 +161,41 @@ def _compare(observed: float, expected: float) -> tuple[Severity, str]:
     return "info", "in line with"
 
 
+def _plot(m: dict[str, Any]) -> str:
+    """The refusal rate against the expected one, and the label distribution against the expected shares."""
+    out = []
+    rate, expected = m.get("refusal_rate"), m.get("expected") or {}
+    want = expected.get("refusal")
+    if rate is None:
+        out.append(note("The balance check recorded no refusal rate."))
+    else:
+        guide = (float(want), f"expected {fmt_pct(float(want))}") if want is not None else None
+        out.append(
+            f"<h4>Refusal rate</h4><p>{fmt_int(m.get('refusals', 0))} refusals, {fmt_pct(float(rate))} of records; "
+            + (
+                f"about {fmt_pct(float(want))} is expected for this task.</p>"
+                if guide
+                else "no expected rate given.</p>"
+            )
+        )
+        out.append(
+            bar_chart(
+                [("refusals", [(float(rate), SEVERITY_COLORS["medium"])])],
+                fmt_pct,
+                "Refusal rate against the expected rate",
+                guide,
+            )
+        )
+    labels = m.get("labels")
+    if isinstance(labels, dict) and labels:
+        wanted = {k: float(v) for k, v in expected.items() if k != "refusal"}
+        caption = '<p class="muted">Dark ticks mark the expected shares.</p>' if wanted else ""
+        out.append("<h4>Label distribution</h4>" + caption + count_bars(labels, "Records per label", wanted))
+    else:
+        out.append(note("No labels in this dataset, so no label distribution."))
+    return "".join(out)
+
+
 class Balance(Check):
     """Refusal rate and label distribution, against the rates the user expects.
 
@@ -168,6 +204,7 @@ class Balance(Check):
     """
 
     check: Literal["balance"] = "balance"
+    plots = (Plot("plot-balance", "Balance", _plot),)
     expect: dict[str, float] = {}
     max_refusal_rate: float = Field(0.1, ge=0, le=1)
     max_majority_label: float = Field(0.8, ge=0, le=1)

@@ -22,21 +22,24 @@ of task shows in the verb shares instead.
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from lmtailor.audit.check import Check, CheckContext
+from lmtailor.audit.charts import OTHER_COLOR, PALETTE, esc, fmt_int, fmt_pct, histogram, note, scatter
+from lmtailor.audit.check import Check, CheckContext, Plot
 from lmtailor.audit.finding import Finding, sources
 from lmtailor.core.records import Example
 from lmtailor.text.embeddings import embed
 from lmtailor.text.minhash import Shingler
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+MAP_POINTS = 2000  # the report draws a seeded sample of this many points at most
 
 
 def _words(text: str) -> frozenset[str]:
@@ -169,10 +172,62 @@ def cluster_labels(texts: Sequence[str], labels: np.ndarray, k: int, words: int 
     return [" ".join(terms[j] for j in np.argsort(-row)[:words] if row[j] > 0) for row in score]
 
 
+def _plot_lengths(m: dict[str, Any]) -> str:
+    """A histogram of instruction and of output lengths, in words."""
+    lengths = m.get("lengths") or {}
+    plots = [
+        f'<div class="hist"><h4>{esc(field)} length</h4>'
+        f"{histogram(h['bins'], h['counts'], f'Histogram of {field} lengths')}</div>"
+        for field, h in lengths.items()
+        if isinstance(h, dict) and h.get("counts") and h.get("bins")
+    ]
+    return f'<div class="row">{"".join(plots)}</div>' if plots else note("The diversity check recorded no lengths.")
+
+
+def _plot_map(m: dict[str, Any]) -> str:
+    """The sampled records placed by embedding similarity, coloured by cluster, beside the clusters' sizes."""
+    pts = m.get("map") or {}
+    xs, ys = pts.get("x") or [], pts.get("y") or []
+    if not xs or len(xs) != len(ys):
+        return note("The diversity check recorded no embedding map.")
+    n = len(xs)
+    # A seeded random sample, not every k-th point: records often come ordered by source or topic.
+    keep = range(n) if n <= MAP_POINTS else sorted(random.Random(0).sample(range(n), MAP_POINTS))
+    cl, ids = pts.get("cluster") or [None] * n, pts.get("id") or [""] * n
+    clusters = sorted(m.get("clusters") or [], key=lambda c: -c.get("size", 0))
+    color = {
+        c["id"]: PALETTE[i] for i, c in enumerate(c for c in clusters if c.get("id", -1) != -1) if i < len(PALETTE)
+    }
+    names = {c["id"]: str(c.get("label") or f"cluster {c['id']}") for c in clusters}
+    plot = scatter(
+        [xs[i] for i in keep],
+        [ys[i] for i in keep],
+        [color.get(cl[i], OTHER_COLOR) for i in keep],
+        [f"{ids[i]} · {names.get(cl[i], f'cluster {cl[i]}')}" for i in keep],
+        "Records placed by embedding similarity, coloured by cluster",
+    )
+    shown = f'<p class="muted">Showing {fmt_int(len(keep))} of {fmt_int(n)} points.</p>' if n > len(keep) else ""
+    if not clusters:
+        return plot + shown
+    rows = "".join(
+        f'<tr><td><i class="swatch" style="background:{color.get(c["id"], OTHER_COLOR)}"></i></td>'
+        f'<td>{esc(names[c["id"]])}</td><td class="num">{fmt_int(c.get("size", 0))}</td>'
+        f'<td class="num">{fmt_pct(float(c.get("share", 0.0)))}</td></tr>'
+        for c in clusters[:15]
+    )
+    more = f'<p class="muted">and {fmt_int(len(clusters) - 15)} smaller clusters.</p>' if len(clusters) > 15 else ""
+    table = (
+        '<table class="grid compact"><thead><tr><th></th><th>Cluster</th><th class="num">Records</th>'
+        f'<th class="num">Share</th></tr></thead><tbody>{rows}</tbody></table>{more}'
+    )
+    return f'<div class="row"><div>{plot}{shown}</div><div>{table}</div></div>'
+
+
 class Diversity(Check):
     """Dataset-level diversity metrics; findings only for a dominant verb or cluster and for missing task kinds."""
 
     check: Literal["diversity"] = "diversity"
+    plots = (Plot("plot-lengths", "Lengths", _plot_lengths), Plot("plot-map", "Embedding clusters", _plot_map))
     clusters: int = Field(20, ge=2, le=200)
     sample: int = Field(1000, ge=100)
     seed: int = 0

@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from sqlglot.errors import SqlglotError
 
-from lmtailor.audit.check import Check, CheckContext
+from lmtailor.audit.charts import count_bars, note
+from lmtailor.audit.check import Check, CheckContext, Plot
 from lmtailor.audit.finding import Finding, Severity
 from lmtailor.core.records import Example
 from lmtailor.sql.parse import parse_sql
@@ -338,10 +339,19 @@ def python_error(code: str) -> tuple[str, int | None] | None:
     return None
 
 
+def _plot(m: dict[str, Any]) -> str:
+    """How many answers take each output format."""
+    formats = m.get("formats")
+    if not isinstance(formats, dict) or not formats:
+        return note("The format check recorded no format distribution.")
+    return count_bars(formats, "Records per output format")
+
+
 class FormatConsistency(Check):
     """Dominant output formats and length bands; answers that break the format asked for or do not parse."""
 
     check: Literal["format"] = "format"
+    plots = (Plot("plot-formats", "Formats", _plot),)
     scaffold_share: float = 0.5  # the side of a template split below this share is the inconsistent one
 
     def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:

@@ -53,10 +53,10 @@ class Check(BaseModel, ABC):
     """One audit check: its settings, `run`, which yields findings and records dataset metrics, and the plots
     the report draws from those metrics (the report knows no check by name).
 
-    A check declares its name once, as the discriminator of its settings (`check: Literal["balance"] = "balance"`);
-    `name` is read from it. Checks see the whole dataset (a list) because most compare records with each
-    other; each one must stay fast enough for the 52K Alpaca audit to finish in a minute on 2 cores with all
-    checks on.
+    A check declares its name once, as the discriminator of its audit-recipe entry
+    (`check: Literal["balance"] = "balance"`); `name` is read from it. Checks see the whole dataset (a list)
+    because most compare records with each other; each one must stay fast enough for the 52K Alpaca audit to
+    finish in a minute on 2 cores with all checks on.
     """
 
     model_config = ConfigDict(extra="forbid")

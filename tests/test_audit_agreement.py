@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lmtailor.audit.check import CheckContext
 from lmtailor.audit.checks.agreement import Agreement, fleiss_kappa, krippendorff_alpha, span_f1
 from lmtailor.audit.finding import Finding
 from lmtailor.core.io import read_examples, write_jsonl
@@ -36,8 +37,8 @@ def record(i: int, annotations: list[dict[str, Any]]) -> Example:
 
 
 def run(examples: list[Example], **settings: Any) -> tuple[list[Finding], dict]:
-    metrics: dict = {}
-    return list(Agreement(**settings).run(examples, metrics)), metrics
+    ctx = CheckContext(Agreement.name)
+    return list(Agreement(**settings).run(examples, ctx)), ctx.metrics
 
 
 def krippendorff_records(key: str) -> list[Example]:

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 from support import alpaca, alpaca_records
 
+from lmtailor.audit.check import CheckContext
 from lmtailor.audit.checks.balance import Balance
 from lmtailor.audit.finding import Finding
 from lmtailor.core.records import Example
@@ -25,8 +26,8 @@ CLEAN = [0, 1, 79, 1397, 3419, 15445, 33678]  # 79: a customer apology asked for
 
 
 def run(examples: list[Example], **settings) -> tuple[list[Finding], dict]:
-    metrics: dict = {}
-    return list(Balance(**settings).run(examples, metrics)), metrics
+    ctx = CheckContext(Balance.name)
+    return list(Balance(**settings).run(examples, ctx)), ctx.metrics
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from support import alpaca, alpaca_records
 
+from lmtailor.audit.check import CheckContext
 from lmtailor.audit.checks.broken import BrokenFields
 from lmtailor.audit.finding import Finding
 from lmtailor.core.records import Example
@@ -36,8 +37,8 @@ CLEAN = [0, 1, 2, 3, 12378, 3520, 13404, 25154, 6438, 3449]
 
 
 def run(examples: list[Example]) -> tuple[list[Finding], dict]:
-    metrics: dict = {}
-    return list(BrokenFields().run(examples, metrics)), metrics
+    ctx = CheckContext(BrokenFields.name)
+    return list(BrokenFields().run(examples, ctx)), ctx.metrics
 
 
 def rows(findings: list[Finding]) -> list[tuple[int, str, str, str]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from support import alpaca, alpaca_records
 
+from lmtailor.audit.check import CheckContext
 from lmtailor.audit.checks.claims import Claims, requested_action
 from lmtailor.audit.finding import Finding
 from lmtailor.core.records import Example
@@ -30,8 +31,8 @@ CLEAN = [0, 1, 44725, 4604, 24194, 6691, 13076, 19171, 46514]
 
 
 def run(examples: list[Example]) -> tuple[list[Finding], dict]:
-    metrics: dict = {}
-    return list(Claims().run(examples, metrics)), metrics
+    ctx = CheckContext(Claims.name)
+    return list(Claims().run(examples, ctx)), ctx.metrics
 
 
 @pytest.fixture(scope="module")

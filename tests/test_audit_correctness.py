@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 from support import alpaca, alpaca_records
 
-from lmtailor.audit.checks.correctness import Correctness, agrees, find_expression, numbers
+from lmtailor.audit.check import CheckContext
+from lmtailor.audit.checks.correctness.arithmetic import find_expression
+from lmtailor.audit.checks.correctness.check import Correctness
+from lmtailor.audit.checks.correctness.numbers import agrees, numbers
 from lmtailor.audit.finding import Finding
 from lmtailor.core.records import Example
 
@@ -32,8 +35,8 @@ RIGHT = [26833, 43716, 13187, 3339, 36987, 31342, 41836, 3418, 32129, 615, 0, 1]
 
 
 def run(examples: list[Example]) -> tuple[list[Finding], dict]:
-    metrics: dict = {}
-    return list(Correctness().run(examples, metrics)), metrics
+    ctx = CheckContext(Correctness.name)
+    return list(Correctness().run(examples, ctx)), ctx.metrics
 
 
 @pytest.fixture(scope="module")

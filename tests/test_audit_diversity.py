@@ -9,9 +9,16 @@ import numpy as np
 import pytest
 from support import alpaca
 
+from lmtailor.audit.check import CheckContext
 from lmtailor.audit.checks.diversity import Diversity, distinct_n, length_histogram, task_kind, verb_and_object
+from lmtailor.audit.finding import Finding
 from lmtailor.core.io import read_examples
 from lmtailor.core.records import Example
+
+
+def run(check: Diversity, examples: list[Example]) -> tuple[list[Finding], dict]:
+    ctx = CheckContext(check.name)
+    return list(check.run(examples, ctx)), ctx.metrics
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +72,7 @@ def test_one_dominant_verb_and_missing_kinds_are_dataset_findings() -> None:
     words = ["house", "river", "bread", "winter", "friend", "garden", "music", "window", "letter", "mountain"]
     examples = [alpaca(f"Translate '{w} {i}' into French.", f"{w} {i}", i=i) for i, w in enumerate(words * 8)]
     examples += [alpaca(f"Write a poem about the number {i}.", "A poem.", i=100 + i) for i in range(20)]
-    metrics: dict = {}
-    findings = list(Diversity(sample=100).run(examples, metrics))
+    findings, metrics = run(Diversity(sample=100), examples)
     assert all(f.index == -1 for f in findings)  # a dataset view: nothing about single records
     verb = next(f for f in findings if "verb" in f.evidence)
     assert (verb.severity, verb.evidence["verb"], verb.evidence["share"]) == ("medium", "translate", 0.8)
@@ -91,8 +97,7 @@ def test_a_fixed_instruction_shows_as_a_dominant_cluster(alpaca_600: list[Exampl
     fixed = [alpaca("Classify the sentiment of this review.", "positive", i=1000 + i) for i in range(100)]
     for i, ex in enumerate(fixed):
         ex.input = f"Review {i}: the food was fine."
-    metrics: dict = {}
-    findings = list(Diversity(sample=400).run([*alpaca_600[:300], *fixed], metrics))
+    findings, metrics = run(Diversity(sample=400), [*alpaca_600[:300], *fixed])
     cluster = [f for f in findings if "cluster" in f.evidence]
     assert [f.severity for f in cluster] == ["medium"]
     assert cluster[0].evidence["share"] >= 0.25 and all(i.startswith("t:") for i in cluster[0].evidence["examples"])
@@ -101,8 +106,7 @@ def test_a_fixed_instruction_shows_as_a_dominant_cluster(alpaca_600: list[Exampl
 
 
 def test_metrics_on_real_alpaca(alpaca_600: list[Example]) -> None:
-    metrics: dict = {}
-    findings = list(Diversity(sample=300, clusters=8).run(alpaca_600, metrics))
+    findings, metrics = run(Diversity(sample=300, clusters=8), alpaca_600)
     assert not [f for f in findings if f.severity in ("medium", "high")]  # Alpaca's head is varied
     assert set(metrics["distinct_n"]) == {"instruction", "output"}
     for field in ("instruction", "output"):
@@ -123,15 +127,12 @@ def test_metrics_on_real_alpaca(alpaca_600: list[Example]) -> None:
 
 
 def test_sample_is_fixed_by_seed(alpaca_600: list[Example]) -> None:
-    first: dict = {}
-    second: dict = {}
-    list(Diversity(sample=200, clusters=5).run(alpaca_600, first))
-    list(Diversity(sample=200, clusters=5).run(alpaca_600, second))
+    _, first = run(Diversity(sample=200, clusters=5), alpaca_600)
+    _, second = run(Diversity(sample=200, clusters=5), alpaca_600)
     assert first["map"] == second["map"] and first["clusters"] == second["clusters"]
 
 
 def test_tiny_and_empty_sets() -> None:
-    metrics: dict = {}
-    assert list(Diversity().run([], metrics)) == [] and metrics == {}
-    list(Diversity().run([alpaca("Write a haiku.", "Leaves fall.")], metrics))
+    assert run(Diversity(), []) == ([], {})
+    _, metrics = run(Diversity(), [alpaca("Write a haiku.", "Leaves fall.")])
     assert metrics["clusters"] == [] and metrics["verbs"] == [["write", 1]]

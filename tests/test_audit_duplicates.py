@@ -7,6 +7,7 @@ from pathlib import Path
 
 from support import alpaca
 
+from lmtailor.audit.check import CheckContext
 from lmtailor.audit.checks.duplicates import Duplicates
 from lmtailor.audit.finding import Finding
 from lmtailor.core.io import read_examples, write_examples
@@ -20,8 +21,8 @@ STORY = (
 
 
 def run(check: Duplicates, examples: list[Example]) -> tuple[list[Finding], dict]:
-    metrics: dict = {}
-    return list(check.run(examples, metrics)), metrics
+    ctx = CheckContext(check.name)
+    return list(check.run(examples, ctx)), ctx.metrics
 
 
 def test_exact_and_near_copies_flag_every_member_but_the_first() -> None:

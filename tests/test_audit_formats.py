@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from support import alpaca, alpaca_records
 
+from lmtailor.audit.check import CheckContext
 from lmtailor.audit.checks.formats import FormatConsistency, output_format, python_code
 from lmtailor.audit.finding import Finding
 from lmtailor.core.records import Example
@@ -27,8 +28,8 @@ GOOD = [486, 4591, 929, 511, 50846, 4994, 7275, 2794, 1074, 3761, 46277, 0, 1, 1
 
 
 def run(examples: list[Example]) -> tuple[list[Finding], dict]:
-    metrics: dict = {}
-    return list(FormatConsistency().run(examples, metrics)), metrics
+    ctx = CheckContext(FormatConsistency.name)
+    return list(FormatConsistency().run(examples, ctx)), ctx.metrics
 
 
 def kinds(findings: list[Finding]) -> list[tuple[int, str, str]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from support import alpaca, alpaca_records
 
+from lmtailor.audit.check import CheckContext
 from lmtailor.audit.checks.grounding import Grounding
 from lmtailor.audit.finding import Finding
 from lmtailor.core.records import Example
@@ -26,8 +27,8 @@ CLEAN = [0, 5, 14251, 6768, 18809, 24804, 48785, 1397]
 
 
 def run(examples: list[Example]) -> tuple[list[Finding], dict]:
-    metrics: dict = {}
-    return list(Grounding().run(examples, metrics)), metrics
+    ctx = CheckContext(Grounding.name)
+    return list(Grounding().run(examples, ctx)), ctx.metrics
 
 
 @pytest.fixture(scope="module")

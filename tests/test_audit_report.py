@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from lmtailor.audit.report import MAP_POINTS, REPORT_EXAMPLES, write_report
+from lmtailor.audit.checks.diversity import MAP_POINTS
+from lmtailor.audit.report import REPORT_EXAMPLES, write_report
 
 pytestmark = pytest.mark.browser  # drives Chromium: not in the fast tier
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lmtailor.audit.finding import SEVERITIES, Check, Finding, Severity
+from lmtailor.audit.check import Check, CheckContext
+from lmtailor.audit.checks.broken import BrokenFields
+from lmtailor.audit.finding import SEVERITIES, Finding, Severity
 from lmtailor.audit.report import REPORT_EXAMPLES, write_report
 from lmtailor.core import rundir
 from lmtailor.core.io import ReadOptions, Reject, read_examples, write_jsonl
@@ -34,7 +36,7 @@ def load(paths: Sequence[Path], options: ReadOptions) -> tuple[list[Example], li
                 f"{Path(r.source).stem}:{r.index}",
                 r.source,
                 r.index,
-                "broken_fields",
+                BrokenFields.name,
                 "high",
                 1.0,
                 f"unreadable record: {r.reason}",
@@ -101,13 +103,14 @@ def audit(
         findings = list(unreadable)
         metrics: dict[str, Any] = {}
         # unreadable records are broken_fields findings made while reading, before any check ran
-        seconds: dict[str, float] = {"broken_fields": 0.0} if unreadable else {}
+        seconds: dict[str, float] = {BrokenFields.name: 0.0} if unreadable else {}
         with make_progress(progress) as bar:
             task = bar.add_task("audit", total=len(checks))
             for check in checks:
                 t0 = time.perf_counter()
-                metrics[check.name] = {}
-                findings.extend(check.run(examples, metrics[check.name]))
+                ctx = CheckContext(check.name)
+                findings.extend(check.run(examples, ctx))
+                metrics[check.name] = ctx.metrics
                 seconds[check.name] = seconds.get(check.name, 0.0) + time.perf_counter() - t0
                 bar.advance(task)
         order = {name: i for i, name in enumerate(seconds)}

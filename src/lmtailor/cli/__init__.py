@@ -370,6 +370,10 @@ def audit(
     out: Annotated[
         Path, typer.Option("--out", "-o", parser=_folder, help="Folder for findings.jsonl, summary.json, report.html.")
     ] = Path("runs/audit"),
+    recipe: Annotated[
+        Path | None,
+        typer.Option(help="Audit recipe: a YAML file whose `checks:` list gives each check to run and its settings."),
+    ] = None,
     checks: Annotated[str | None, typer.Option(help="Comma-separated checks to run (default: all).")] = None,
     expect: Annotated[list[str] | None, typer.Option(help="Expected rate, e.g. refusal=0.05 (repeatable).")] = None,
     eval: Annotated[
@@ -399,15 +403,15 @@ def audit(
     [bold]report.html[/]. With [bold]--fix[/], flagged records then go through curate with every decision in
     the ledger.
     """
-    from lmtailor.audit.checks import build_checks
+    from lmtailor.audit.recipe import AuditRecipe
     from lmtailor.audit.run import audit as run_audit
     from lmtailor.curate.summary import print_audit_summary, print_summary
 
     names = _names("--checks", checks) if checks is not None else None
     with _reported(ValueError):
-        selected = build_checks(names, _expectations(expect or []), eval or [])
+        plan = AuditRecipe.from_command_line(recipe, names, _expectations(expect or []), eval or [])
         opts = ReadOptions(format=format, columns=_columns(columns))  # type: ignore[arg-type]
-        summary = run_audit(inputs, selected, out, opts, progress=progress)
+        summary = run_audit(inputs, plan.checks, out, opts, progress=progress)
     print_audit_summary(summary, str(out), console)
     if fix is not None:
         from lmtailor.curate.pipeline import curate as run_curate

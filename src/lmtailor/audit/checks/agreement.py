@@ -39,12 +39,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from itertools import combinations
 from statistics import median
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from lmtailor.audit.finding import Check, Finding, Severity, dataset_finding, finding, sources
+from lmtailor.audit.check import Check, CheckContext
+from lmtailor.audit.finding import Finding, Severity, sources
 from lmtailor.core.records import Example
 
 Level = Literal["nominal", "ordinal", "interval"]
@@ -198,7 +199,6 @@ class Agreement(Check):
     """Inter-annotator agreement per kind of annotation, per-annotator quality and the ceiling it sets."""
 
     check: Literal["agreement"] = "agreement"
-    name: ClassVar[str] = "agreement"
     # the record field holding the annotations
     annotations: str = "annotations"
     # ratings further apart than this on one record are a disagreement worth a look
@@ -206,13 +206,13 @@ class Agreement(Check):
     medium_below: float = 0.4
     high_below: float = 0.2
 
-    def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         raw = {
             i: a
             for i, ex in enumerate(examples)
             if isinstance(a := ex.metadata.get("extra", {}).get(self.annotations), list) and a
         }
-        metrics["annotated"] = len(raw)
+        ctx.metrics["annotated"] = len(raw)
         if not raw:
             return
         source = sources(examples[i] for i in raw)
@@ -238,14 +238,14 @@ class Agreement(Check):
                 "items": len(items),
                 "annotators": sorted({a for g in items.values() for a in g}),
             }
-            yield from measure(examples, items, kind_metrics)
-            metrics[kind] = kind_metrics
-            yield from self._dataset_findings(kind, kind_metrics, source)
+            yield from measure(examples, items, kind_metrics, ctx)
+            ctx.metrics[kind] = kind_metrics
+            yield from self._dataset_findings(kind, kind_metrics, source, ctx)
         if skipped:
-            metrics["skipped"] = dict(skipped)
+            ctx.metrics["skipped"] = dict(skipped)
 
     def _labels(
-        self, examples: Sequence[Example], items: dict[int, dict[str, Any]], m: dict[str, Any]
+        self, examples: Sequence[Example], items: dict[int, dict[str, Any]], m: dict[str, Any], ctx: CheckContext
     ) -> Iterator[Finding]:
         pairs = [
             {
@@ -289,9 +289,8 @@ class Agreement(Check):
             tied = counts[0][1] == counts[1][1]
             severity: Severity = "low" if tied else "info"
             verdict = "no majority label" if tied else f"majority '{counts[0][0]}' ({counts[0][1]} of {len(g)})"
-            yield finding(
+            yield ctx.finding(
                 examples[i],
-                self.name,
                 severity,
                 1 - counts[0][1] / len(g),
                 f"annotators disagree on the label: {verdict}",
@@ -299,7 +298,7 @@ class Agreement(Check):
             )
 
     def _ratings(
-        self, examples: Sequence[Example], items: dict[int, dict[str, Any]], m: dict[str, Any]
+        self, examples: Sequence[Example], items: dict[int, dict[str, Any]], m: dict[str, Any], ctx: CheckContext
     ) -> Iterator[Finding]:
         units = [list(g.values()) for g in items.values()]
         m["krippendorff_alpha"] = {level: _round(krippendorff_alpha(units, level)) for level in ("interval", "ordinal")}
@@ -329,12 +328,10 @@ class Agreement(Check):
         for i, g in items.items():
             spread = max(g.values()) - min(g.values())
             if spread >= self.rating_gap:
-                yield finding(
-                    examples[i], self.name, "low", spread, f"annotators' ratings differ by {spread:g}", ratings=g
-                )
+                yield ctx.finding(examples[i], "low", spread, f"annotators' ratings differ by {spread:g}", ratings=g)
 
     def _spans(
-        self, examples: Sequence[Example], items: dict[int, dict[str, Any]], m: dict[str, Any]
+        self, examples: Sequence[Example], items: dict[int, dict[str, Any]], m: dict[str, Any], ctx: CheckContext
     ) -> Iterator[Finding]:
         pairs = []
         for ab, both in _by_pair(items).items():
@@ -360,24 +357,22 @@ class Agreement(Check):
             f1 = _mean([span_f1([(x, y)])[0] for x, y in combinations(g.values(), 2)])
             if f1 is not None and f1 < 1:
                 severity: Severity = "low" if f1 < 0.5 else "info"
-                yield finding(
+                yield ctx.finding(
                     examples[i],
-                    self.name,
                     severity,
                     1 - f1,
                     f"annotators mark different spans (pairwise exact-match F1 {f1:.2f})",
                     spans={a: [list(s) for s in v] for a, v in g.items()},
                 )
 
-    def _dataset_findings(self, kind: str, m: dict[str, Any], source: str) -> Iterator[Finding]:
+    def _dataset_findings(self, kind: str, m: dict[str, Any], source: str, ctx: CheckContext) -> Iterator[Finding]:
         """Low headline agreement, the ceiling it implies, and annotators far below the others."""
         what = {"label": "labels", "rating": "ratings", "spans": "spans"}[kind]
         coefficient, value = m["headline"]["coefficient"], m["headline"]["value"]
         if value is not None and value < self.medium_below:
             severity: Severity = "high" if value < self.high_below else "medium"
-            yield dataset_finding(
+            yield ctx.dataset_finding(
                 source,
-                self.name,
                 severity,
                 1 - value,
                 f"annotators agree poorly on {what}: {coefficient} {value:.2f} over {m['items']} "
@@ -388,9 +383,8 @@ class Agreement(Check):
                 items=m["items"],
             )
         ceiling = ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in m["ceiling"].items() if v is not None)
-        yield dataset_finding(
+        yield ctx.dataset_finding(
             source,
-            self.name,
             "info",
             0.0,
             f"ceiling for a model trained on these {what}: it cannot be expected to agree with a "
@@ -404,9 +398,8 @@ class Agreement(Check):
         middle = median(scores)
         for p in m["per_annotator"]:
             if p["score"] is not None and p["score"] < self.medium_below and p["score"] <= middle - 0.2:
-                yield dataset_finding(
+                yield ctx.dataset_finding(
                     source,
-                    self.name,
                     "medium",
                     1 - p["score"],
                     f"annotator {p['annotator']} agrees with the others on {what} far less than "

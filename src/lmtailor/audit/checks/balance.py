@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from lmtailor.audit.finding import Check, Finding, Severity, as_written, dataset_finding, finding, sources
+from lmtailor.audit.charts import SEVERITY_COLORS, bar_chart, count_bars, fmt_int, fmt_pct, note
+from lmtailor.audit.check import Check, CheckContext, Plot
+from lmtailor.audit.finding import Finding, Severity, as_written, sources
 from lmtailor.core.records import Example
 
 # Every pattern runs on lower-cased text without re.I: case-folding matching costs Python's re several times over.
@@ -159,6 +161,41 @@ def _compare(observed: float, expected: float) -> tuple[Severity, str]:
     return "info", "in line with"
 
 
+def _plot(m: dict[str, Any]) -> str:
+    """The refusal rate against the expected one, and the label distribution against the expected shares."""
+    out = []
+    rate, expected = m.get("refusal_rate"), m.get("expected") or {}
+    want = expected.get("refusal")
+    if rate is None:
+        out.append(note("The balance check recorded no refusal rate."))
+    else:
+        guide = (float(want), f"expected {fmt_pct(float(want))}") if want is not None else None
+        out.append(
+            f"<h4>Refusal rate</h4><p>{fmt_int(m.get('refusals', 0))} refusals, {fmt_pct(float(rate))} of records; "
+            + (
+                f"about {fmt_pct(float(want))} is expected for this task.</p>"
+                if guide
+                else "no expected rate given.</p>"
+            )
+        )
+        out.append(
+            bar_chart(
+                [("refusals", [(float(rate), SEVERITY_COLORS["medium"])])],
+                fmt_pct,
+                "Refusal rate against the expected rate",
+                guide,
+            )
+        )
+    labels = m.get("labels")
+    if isinstance(labels, dict) and labels:
+        wanted = {k: float(v) for k, v in expected.items() if k != "refusal"}
+        caption = '<p class="muted">Dark ticks mark the expected shares.</p>' if wanted else ""
+        out.append("<h4>Label distribution</h4>" + caption + count_bars(labels, "Records per label", wanted))
+    else:
+        out.append(note("No labels in this dataset, so no label distribution."))
+    return "".join(out)
+
+
 class Balance(Check):
     """Refusal rate and label distribution, against the rates the user expects.
 
@@ -167,7 +204,7 @@ class Balance(Check):
     """
 
     check: Literal["balance"] = "balance"
-    name: ClassVar[str] = "balance"
+    plots = (Plot("plot-balance", "Balance", _plot),)
     expect: dict[str, float] = {}
     max_refusal_rate: float = Field(0.1, ge=0, le=1)
     max_majority_label: float = Field(0.8, ge=0, le=1)
@@ -179,7 +216,7 @@ class Balance(Check):
             raise ValueError(f"expected rates must lie in [0, 1]: {', '.join(bad)}")
         return {k.strip().lower(): r for k, r in v.items()}
 
-    def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         refusals = deflections = 0
         labels: Counter[str] = Counter()
         for ex in examples:
@@ -192,19 +229,15 @@ class Balance(Check):
             score, phrase = found
             if score >= 0.8:
                 refusals += 1
-                yield finding(
-                    ex, self.name, "low", score, f"the answer refuses or gives no answer: '{phrase}'", phrase=phrase
-                )
+                yield ctx.finding(ex, "low", score, f"the answer refuses or gives no answer: '{phrase}'", phrase=phrase)
             else:
                 deflections += 1
-                yield finding(
-                    ex, self.name, "info", score, f"the answer deflects before answering: '{phrase}'", phrase=phrase
-                )
+                yield ctx.finding(ex, "info", score, f"the answer deflects before answering: '{phrase}'", phrase=phrase)
         n = len(examples)
         rate = refusals / n if n else 0.0
         top = dict(labels.most_common(_MAX_LABELS))
         classification = n >= 10 and sum(top.values()) >= 0.5 * n
-        metrics.update(
+        ctx.metrics.update(
             {
                 "refusals": refusals,
                 "refusal_rate": round(rate, 5),
@@ -216,11 +249,11 @@ class Balance(Check):
         if not n:
             return
         source = sources(examples)
-        yield self._refusal_finding(source, refusals, rate)
+        yield self._refusal_finding(ctx, source, refusals, rate)
         if classification:
-            yield from self._label_findings(source, top)
+            yield from self._label_findings(ctx, source, top)
 
-    def _refusal_finding(self, source: str, refusals: int, rate: float) -> Finding:
+    def _refusal_finding(self, ctx: CheckContext, source: str, refusals: int, rate: float) -> Finding:
         """The refusal rate against the expected one, or against `max_refusal_rate` when none is given."""
         evidence: dict[str, Any] = {"refusals": refusals, "rate": round(rate, 5)}
         message = f"{rate:.1%} of answers refuse ({refusals})"
@@ -234,18 +267,17 @@ class Balance(Check):
         else:
             severity = "medium" if rate > self.max_refusal_rate else "info"
             message += "; pass an expected rate (expect={'refusal': 0.05}) to compare"
-        return dataset_finding(source, self.name, severity, rate, message, **evidence)
+        return ctx.dataset_finding(source, severity, rate, message, **evidence)
 
-    def _label_findings(self, source: str, top: dict[str, int]) -> Iterator[Finding]:
+    def _label_findings(self, ctx: CheckContext, source: str, top: dict[str, int]) -> Iterator[Finding]:
         total = sum(top.values())
         shares = {label: count / total for label, count in top.items()}
         wanted = {k: r for k, r in self.expect.items() if k != "refusal"}
         for label, expected in wanted.items():
             observed = shares.get(label, 0.0)
             severity, how = _compare(observed, expected)
-            yield dataset_finding(
+            yield ctx.dataset_finding(
                 source,
-                self.name,
                 severity,
                 observed,
                 f"label '{label}' is {observed:.1%} of labelled answers, {how} the expected {expected:.1%}",
@@ -255,9 +287,8 @@ class Balance(Check):
             )
         majority, count = next(iter(top.items()))
         if not wanted and shares[majority] > self.max_majority_label:
-            yield dataset_finding(
+            yield ctx.dataset_finding(
                 source,
-                self.name,
                 "medium",
                 shares[majority],
                 f"label '{majority}' is {shares[majority]:.1%} of labelled answers: the model "

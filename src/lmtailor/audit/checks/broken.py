@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import ftfy
 from ftfy.badness import is_bad
 
+from lmtailor.audit.check import Check, CheckContext
 from lmtailor.audit.checks.formats import INLINE_FENCE, fenced_blocks
-from lmtailor.audit.finding import Check, Finding, Severity, finding
+from lmtailor.audit.finding import Finding, Severity
 from lmtailor.core.records import Example
 from lmtailor.text.cleaning import DEFAULT_PLACEHOLDERS, strip_control
 from lmtailor.text.signals import garbage_ratio, is_garbage
@@ -144,15 +145,14 @@ class BrokenFields(Check):
     """Fields that are empty, placeholders, cut off, garbled or merged with another record."""
 
     check: Literal["broken_fields"] = "broken_fields"
-    name: ClassVar[str] = "broken_fields"
 
-    def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         counts: dict[str, int] = {}
         for ex in examples:
             for kind, severity, score, message, evidence in self.problems(ex):
                 counts[kind] = counts.get(kind, 0) + 1
-                yield finding(ex, self.name, severity, score, message, problem=kind, **evidence)
-        metrics["problems"] = dict(sorted(counts.items()))
+                yield ctx.finding(ex, severity, score, message, problem=kind, **evidence)
+        ctx.metrics["problems"] = dict(sorted(counts.items()))
 
     def problems(self, ex: Example) -> Iterator[tuple[str, Severity, float, str, dict[str, Any]]]:
         """(problem, severity, score, message, evidence) for each thing wrong with the record."""

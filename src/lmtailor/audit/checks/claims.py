@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Literal
 
-from lmtailor.audit.finding import Check, Finding, as_written, finding
+from lmtailor.audit.check import Check, CheckContext
+from lmtailor.audit.finding import Finding, as_written
 from lmtailor.core.records import Example
 
 # All patterns run on lower-cased text, without re.I (much slower in Python's re).
@@ -192,9 +193,8 @@ class Claims(Check):
     with a request for one, info when it correctly declines."""
 
     check: Literal["claims"] = "claims"
-    name: ClassVar[str] = "claims"
 
-    def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         counts = {"high": 0, "medium": 0, "info": 0}
         for ex in examples:
             found = self.judge(ex.field("instruction"), ex.input, ex.field("output"))
@@ -202,8 +202,8 @@ class Claims(Check):
                 continue
             severity, score, message, evidence = found
             counts[severity] += 1
-            yield finding(ex, self.name, severity, score, message, **evidence)
-        metrics.update({"claims": counts["high"], "goes_along": counts["medium"], "declines": counts["info"]})
+            yield ctx.finding(ex, severity, score, message, **evidence)
+        ctx.metrics.update({"claims": counts["high"], "goes_along": counts["medium"], "declines": counts["info"]})
 
     @staticmethod
     def judge(

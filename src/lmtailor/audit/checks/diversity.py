@@ -22,20 +22,24 @@ of task shows in the verb shares instead.
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from lmtailor.audit.finding import Check, Finding, dataset_finding, sources
+from lmtailor.audit.charts import OTHER_COLOR, PALETTE, esc, fmt_int, fmt_pct, histogram, note, scatter
+from lmtailor.audit.check import Check, CheckContext, Plot
+from lmtailor.audit.finding import Finding, sources
 from lmtailor.core.records import Example
 from lmtailor.text.embeddings import embed
 from lmtailor.text.minhash import Shingler
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+MAP_POINTS = 2000  # the report draws a seeded sample of this many points at most
 
 
 def _words(text: str) -> frozenset[str]:
@@ -168,11 +172,62 @@ def cluster_labels(texts: Sequence[str], labels: np.ndarray, k: int, words: int 
     return [" ".join(terms[j] for j in np.argsort(-row)[:words] if row[j] > 0) for row in score]
 
 
+def _plot_lengths(m: dict[str, Any]) -> str:
+    """A histogram of instruction and of output lengths, in words."""
+    lengths = m.get("lengths") or {}
+    plots = [
+        f'<div class="hist"><h4>{esc(field)} length</h4>'
+        f"{histogram(h['bins'], h['counts'], f'Histogram of {field} lengths')}</div>"
+        for field, h in lengths.items()
+        if isinstance(h, dict) and h.get("counts") and h.get("bins")
+    ]
+    return f'<div class="row">{"".join(plots)}</div>' if plots else note("The diversity check recorded no lengths.")
+
+
+def _plot_map(m: dict[str, Any]) -> str:
+    """The sampled records placed by embedding similarity, coloured by cluster, beside the clusters' sizes."""
+    pts = m.get("map") or {}
+    xs, ys = pts.get("x") or [], pts.get("y") or []
+    if not xs or len(xs) != len(ys):
+        return note("The diversity check recorded no embedding map.")
+    n = len(xs)
+    # A seeded random sample, not every k-th point: records often come ordered by source or topic.
+    keep = range(n) if n <= MAP_POINTS else sorted(random.Random(0).sample(range(n), MAP_POINTS))
+    cl, ids = pts.get("cluster") or [None] * n, pts.get("id") or [""] * n
+    clusters = sorted(m.get("clusters") or [], key=lambda c: -c.get("size", 0))
+    color = {
+        c["id"]: PALETTE[i] for i, c in enumerate(c for c in clusters if c.get("id", -1) != -1) if i < len(PALETTE)
+    }
+    names = {c["id"]: str(c.get("label") or f"cluster {c['id']}") for c in clusters}
+    plot = scatter(
+        [xs[i] for i in keep],
+        [ys[i] for i in keep],
+        [color.get(cl[i], OTHER_COLOR) for i in keep],
+        [f"{ids[i]} · {names.get(cl[i], f'cluster {cl[i]}')}" for i in keep],
+        "Records placed by embedding similarity, coloured by cluster",
+    )
+    shown = f'<p class="muted">Showing {fmt_int(len(keep))} of {fmt_int(n)} points.</p>' if n > len(keep) else ""
+    if not clusters:
+        return plot + shown
+    rows = "".join(
+        f'<tr><td><i class="swatch" style="background:{color.get(c["id"], OTHER_COLOR)}"></i></td>'
+        f'<td>{esc(names[c["id"]])}</td><td class="num">{fmt_int(c.get("size", 0))}</td>'
+        f'<td class="num">{fmt_pct(float(c.get("share", 0.0)))}</td></tr>'
+        for c in clusters[:15]
+    )
+    more = f'<p class="muted">and {fmt_int(len(clusters) - 15)} smaller clusters.</p>' if len(clusters) > 15 else ""
+    table = (
+        '<table class="grid compact"><thead><tr><th></th><th>Cluster</th><th class="num">Records</th>'
+        f'<th class="num">Share</th></tr></thead><tbody>{rows}</tbody></table>{more}'
+    )
+    return f'<div class="row"><div>{plot}{shown}</div><div>{table}</div></div>'
+
+
 class Diversity(Check):
     """Dataset-level diversity metrics; findings only for a dominant verb or cluster and for missing task kinds."""
 
     check: Literal["diversity"] = "diversity"
-    name: ClassVar[str] = "diversity"
+    plots = (Plot("plot-lengths", "Lengths", _plot_lengths), Plot("plot-map", "Embedding clusters", _plot_map))
     clusters: int = Field(20, ge=2, le=200)
     sample: int = Field(1000, ge=100)
     seed: int = 0
@@ -185,36 +240,35 @@ class Diversity(Check):
     # a task kind below this share hardly occurs
     rare_kind: float = Field(0.01, ge=0, lt=1)
 
-    def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         if not examples:
             return
         source = sources(examples)
         instructions = [ex.field("instruction") for ex in examples]
         outputs = [ex.field("output") for ex in examples]
-        metrics["distinct_n"] = {"instruction": distinct_n(instructions), "output": distinct_n(outputs)}
-        yield from self._verbs(instructions, metrics, source)
-        yield from self._clusters(examples, instructions, metrics, source)
-        metrics["lengths"] = {
+        ctx.metrics["distinct_n"] = {"instruction": distinct_n(instructions), "output": distinct_n(outputs)}
+        yield from self._verbs(instructions, ctx, source)
+        yield from self._clusters(examples, instructions, ctx, source)
+        ctx.metrics["lengths"] = {
             name: length_histogram(np.array([len(t.split()) for t in texts], dtype=np.int64))
             for name, texts in (("instruction", instructions), ("output", outputs))
         }
 
-    def _verbs(self, instructions: Sequence[str], metrics: dict[str, Any], source: str) -> Iterator[Finding]:
+    def _verbs(self, instructions: Sequence[str], ctx: CheckContext, source: str) -> Iterator[Finding]:
         parsed = [verb_and_object(t) for t in instructions]
         verbs = Counter(v for v, _ in parsed)
         total = len(instructions)
-        metrics["verbs"] = [[v, c] for v, c in verbs.most_common(26) if v][:25]  # "": no English opening word
-        metrics["verb_entropy"] = round(-sum(c / total * math.log2(c / total) for c in verbs.values()), 4)
-        metrics["verb_objects"] = [[v, o, c] for (v, o), c in Counter(p for p in parsed if p[1]).most_common(25)]
+        ctx.metrics["verbs"] = [[v, c] for v, c in verbs.most_common(26) if v][:25]  # "": no English opening word
+        ctx.metrics["verb_entropy"] = round(-sum(c / total * math.log2(c / total) for c in verbs.values()), 4)
+        ctx.metrics["verb_objects"] = [[v, o, c] for (v, o), c in Counter(p for p in parsed if p[1]).most_common(25)]
         kinds = Counter(task_kind(v) for v, _ in parsed)
-        metrics["kinds"] = [
+        ctx.metrics["kinds"] = [
             {"kind": k, "count": kinds[k], "share": round(kinds[k] / total, 4)} for k in [*_KINDS, "other"]
         ]
         verb, count = verbs.most_common(1)[0]
         if verb and count / total > self.dominant_verb:
-            yield dataset_finding(
+            yield ctx.dataset_finding(
                 source,
-                self.name,
                 "medium",
                 count / total,
                 f"{count / total:.0%} of instructions open with '{verb}': one kind of request takes an outsized share",
@@ -224,9 +278,8 @@ class Diversity(Check):
             )
         rare = {k: round(kinds[k] / total, 4) for k in _KINDS if kinds[k] / total < self.rare_kind}
         if rare:
-            yield dataset_finding(
+            yield ctx.dataset_finding(
                 source,
-                self.name,
                 "info",
                 len(rare) / len(_KINDS),
                 f"task kinds that hardly occur (under {self.rare_kind:.0%} of instructions): "
@@ -235,7 +288,7 @@ class Diversity(Check):
             )
 
     def _clusters(
-        self, examples: Sequence[Example], instructions: Sequence[str], metrics: dict[str, Any], source: str
+        self, examples: Sequence[Example], instructions: Sequence[str], ctx: CheckContext, source: str
     ) -> Iterator[Finding]:
         """k-means over embeddings of a uniform sample; shares, c-TF-IDF labels and a PCA map of the sample."""
         from sklearn.cluster import KMeans
@@ -246,7 +299,7 @@ class Diversity(Check):
         texts = [instructions[i] for i in pick]
         k = min(self.clusters, len(pick) // 5)
         if k < 2:
-            metrics["clusters"], metrics["map"] = [], {"x": [], "y": [], "cluster": [], "id": []}
+            ctx.metrics["clusters"], ctx.metrics["map"] = [], {"x": [], "y": [], "cluster": [], "id": []}
             return
         vecs = embed([t[: self.embed_chars] for t in texts])
         kmeans = KMeans(k, n_init=3, random_state=self.seed).fit(vecs)
@@ -256,15 +309,15 @@ class Diversity(Check):
         sizes = np.bincount(labels, minlength=k)
         names = cluster_labels(texts, labels, k)
         shares = sizes / len(pick)
-        metrics["clusters"] = [
+        ctx.metrics["clusters"] = [
             {"id": int(c), "size": int(sizes[c]), "share": round(float(shares[c]), 4), "label": names[c]}
             for c in np.argsort(-sizes, kind="stable")
         ]
-        metrics["sampled"] = len(pick)
+        ctx.metrics["sampled"] = len(pick)
         used = shares[shares > 0]
-        metrics["effective_clusters"] = round(float(np.exp(-(used * np.log(used)).sum())), 2)
+        ctx.metrics["effective_clusters"] = round(float(np.exp(-(used * np.log(used)).sum())), 2)
         xy = PCA(2, random_state=self.seed).fit_transform(vecs)
-        metrics["map"] = {
+        ctx.metrics["map"] = {
             "x": np.round(xy[:, 0], 4).tolist(),
             "y": np.round(xy[:, 1], 4).tolist(),
             "cluster": labels.tolist(),
@@ -272,9 +325,8 @@ class Diversity(Check):
         }
         for c in np.flatnonzero(shares > self.dominant_cluster / k):
             members = [examples[pick[j]].id for j in typical[labels[typical] == c][:5]]
-            yield dataset_finding(
+            yield ctx.dataset_finding(
                 source,
-                self.name,
                 "medium",
                 float(shares[c]),
                 f"one topic cluster ('{names[c]}') holds {shares[c]:.0%} of sampled instructions, "

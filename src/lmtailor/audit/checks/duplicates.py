@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from lmtailor.audit.finding import Check, Finding, Severity, finding
+from lmtailor.audit.check import Check, CheckContext
+from lmtailor.audit.finding import Finding, Severity
 from lmtailor.core.fields import FieldList
 from lmtailor.core.inputs import InputSpec
 from lmtailor.core.records import Example
@@ -36,7 +37,6 @@ class Duplicates(Check):
     """
 
     check: Literal["duplicates"] = "duplicates"
-    name: ClassVar[str] = "duplicates"
     fields: FieldList = ["instruction", "input", "output"]
     threshold: float = Field(0.8, gt=0, lt=1)
     num_perm: int = Field(128, ge=16, le=1024)
@@ -50,7 +50,10 @@ class Duplicates(Check):
     # shared n-grams at which an overlap inside the answer alone stops being a stock phrase
     eval_min_shared: int = Field(5, ge=1)
 
-    def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
+    def data_files(self) -> list[InputSpec]:
+        return self.eval
+
+    def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         n = len(examples)
         texts = [ex.fields(self.fields) for ex in examples]
         first: dict[bytes, int] = {}
@@ -79,9 +82,8 @@ class Duplicates(Check):
             if exact_of[i] != i:
                 counts["exact"] += 1
                 other = examples[int(exact_of[i])]
-                yield finding(
+                yield ctx.finding(
                     ex,
-                    self.name,
                     "medium",
                     1.0,
                     f"exact duplicate of {other.id}",
@@ -94,9 +96,8 @@ class Duplicates(Check):
             elif i in twin and root != i:
                 counts["near"] += 1
                 s, j = twin[i]
-                yield finding(
+                yield ctx.finding(
                     ex,
-                    self.name,
                     "low",
                     s,
                     f"near duplicate of {examples[j].id} (estimated Jaccard {s:.2f} on {self.shingle} "
@@ -107,12 +108,12 @@ class Duplicates(Check):
                     cluster=examples[root].id,
                     cluster_size=size,
                 )
-        for f in self._eval_overlap(examples):
+        for f in self._eval_overlap(examples, ctx):
             counts["eval_overlap"] += 1
             yield f
-        metrics.update(counts)
+        ctx.metrics.update(counts)
 
-    def _eval_overlap(self, examples: Sequence[Example]) -> Iterator[Finding]:
+    def _eval_overlap(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         """Records sharing an `eval_ngram`-word sequence with an evaluation record (the whole text when shorter).
 
         High when the shared text reaches into the request (the evaluation question itself is there) or runs
@@ -136,9 +137,8 @@ class Duplicates(Check):
             asks = bool(hits - ngram_keys(ex.field("output"), self.eval_ngram))
             severity: Severity = "high" if asks or len(hits) >= self.eval_min_shared else "info"
             where = "reaching into the request" if asks else "in the answer only"
-            yield finding(
+            yield ctx.finding(
                 ex,
-                self.name,
                 severity,
                 len(hits) / len(keys),
                 f"shares {len(hits)} of its {len(keys)} {self.eval_ngram}-word sequences with evaluation record "

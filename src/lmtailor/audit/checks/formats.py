@@ -15,11 +15,13 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from sqlglot.errors import SqlglotError
 
-from lmtailor.audit.finding import Check, Finding, Severity, dataset_finding, finding
+from lmtailor.audit.charts import count_bars, note
+from lmtailor.audit.check import Check, CheckContext, Plot
+from lmtailor.audit.finding import Finding, Severity
 from lmtailor.core.records import Example
 from lmtailor.sql.parse import parse_sql
 
@@ -337,14 +339,22 @@ def python_error(code: str) -> tuple[str, int | None] | None:
     return None
 
 
+def _plot(m: dict[str, Any]) -> str:
+    """How many answers take each output format."""
+    formats = m.get("formats")
+    if not isinstance(formats, dict) or not formats:
+        return note("The format check recorded no format distribution.")
+    return count_bars(formats, "Records per output format")
+
+
 class FormatConsistency(Check):
     """Dominant output formats and length bands; answers that break the format asked for or do not parse."""
 
     check: Literal["format"] = "format"
-    name: ClassVar[str] = "format"
+    plots = (Plot("plot-formats", "Formats", _plot),)
     scaffold_share: float = 0.5  # the side of a template split below this share is the inconsistent one
 
-    def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         formats: Counter[str] = Counter()
         bands: Counter[str] = Counter()
         scaffolded: list[tuple[Example, str]] = []  # with the marker found
@@ -360,22 +370,21 @@ class FormatConsistency(Check):
             bands[length_band(output)] += 1
             by_source.setdefault(str(ex.metadata.get("source", "")), Counter())[fmt] += 1
             for severity, score, message, evidence in self.problems(instruction, output, fmt):
-                yield finding(ex, self.name, severity, score, message, **evidence)
-        yield from self._templates(examples, scaffolded)
+                yield ctx.finding(ex, severity, score, message, **evidence)
+        yield from self._templates(examples, scaffolded, ctx)
         for source, counts in by_source.items():
             total = sum(counts.values())
             top, n = counts.most_common(1)[0]
-            yield dataset_finding(
+            yield ctx.dataset_finding(
                 source,
-                self.name,
                 "info",
                 n / total,
                 f"dominant output format: {top} ({n / total:.0%} of {total} answers)",
                 formats=dict(counts.most_common()),
             )
-        metrics["formats"] = dict(formats.most_common())
-        metrics["length_bands"] = {name: bands[name] for _, name in LENGTH_BANDS}
-        metrics["scaffolded_instructions"] = len(scaffolded)
+        ctx.metrics["formats"] = dict(formats.most_common())
+        ctx.metrics["length_bands"] = {name: bands[name] for _, name in LENGTH_BANDS}
+        ctx.metrics["scaffolded_instructions"] = len(scaffolded)
 
     def problems(
         self, instruction: str, output: str, fmt: str
@@ -470,16 +479,17 @@ class FormatConsistency(Check):
             return False
         return not _CODE_LINE.search(output) and not _CODE_EVIDENCE.search(output)
 
-    def _templates(self, examples: Sequence[Example], scaffolded: list[tuple[Example, str]]) -> Iterator[Finding]:
+    def _templates(
+        self, examples: Sequence[Example], scaffolded: list[tuple[Example, str]], ctx: CheckContext
+    ) -> Iterator[Finding]:
         """Flag the minority side of a split between instructions with prompt scaffolding and those without."""
         if not examples or not scaffolded or len(scaffolded) == len(examples):
             return
         share = len(scaffolded) / len(examples)
         if share < self.scaffold_share:
             for ex, marker in scaffolded:
-                yield finding(
+                yield ctx.finding(
                     ex,
-                    self.name,
                     "low",
                     0.4,
                     f"the instruction carries prompt scaffolding that {len(examples) - len(scaffolded)} of "
@@ -491,9 +501,8 @@ class FormatConsistency(Check):
             with_ids = {id(ex) for ex, _ in scaffolded}
             for ex in examples:
                 if id(ex) not in with_ids:
-                    yield finding(
+                    yield ctx.finding(
                         ex,
-                        self.name,
                         "low",
                         0.4,
                         f"the instruction lacks the prompt scaffolding that {len(scaffolded)} of {len(examples)} "

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Literal
 
-from lmtailor.audit.finding import Check, Finding, Severity, finding
+from lmtailor.audit.check import Check, CheckContext
+from lmtailor.audit.finding import Finding, Severity
 from lmtailor.core.records import Example
 from lmtailor.text.signals import unseen_context
 
@@ -195,7 +196,6 @@ class Grounding(Check):
     """Unsupported specifics in input-grounded answers, and answers invented for unreadable inputs."""
 
     check: Literal["grounding"] = "grounding"
-    name: ClassVar[str] = "grounding"
     min_input_words: int = 8  # shorter inputs name a topic ("The history of pizza"), not a text to work from
     min_unsupported: int = 3
     min_share: float = 0.5
@@ -223,7 +223,7 @@ class Grounding(Check):
         words = _TITLE_WORD.findall(inp)
         return sum(w[0].isupper() for w in words) < 0.5 * len(words)
 
-    def run(self, examples: Sequence[Example], metrics: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         unseen = described = ungrounded = grounded = 0
         for ex in examples:
             instruction, inp, answer = ex.field("instruction"), ex.input, ex.field("output")
@@ -234,15 +234,12 @@ class Grounding(Check):
                     continue
                 unseen += 1
                 severity, why = unreadable
-                yield finding(
-                    ex, self.name, severity, 1.0, f"the answer is invented: {why}", reason=why, answer=answer[:200]
-                )
+                yield ctx.finding(ex, severity, 1.0, f"the answer is invented: {why}", reason=why, answer=answer[:200])
                 continue
             if novel := self._invented_from_description(instruction, inp, answer):
                 described += 1
-                yield finding(
+                yield ctx.finding(
                     ex,
-                    self.name,
                     "medium",
                     novel,
                     f"the input only describes the text; {novel:.0%} of the answer's content words are "
@@ -268,9 +265,8 @@ class Grounding(Check):
             ungrounded += 1
             share = len(missing) / len(specifics)
             severity: Severity = "medium" if len(missing) >= 4 and share >= 0.75 else "low"
-            yield finding(
+            yield ctx.finding(
                 ex,
-                self.name,
                 severity,
                 share,
                 f"{len(missing)} of the answer's {len(specifics)} specifics are not in the instruction or "
@@ -278,7 +274,7 @@ class Grounding(Check):
                 unsupported=missing[:20],
                 specifics=len(specifics),
             )
-        metrics.update(
+        ctx.metrics.update(
             {
                 "unseen_input": unseen,
                 "described_input": described,

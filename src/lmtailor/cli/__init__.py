@@ -19,7 +19,7 @@ from rich.text import Text
 
 from lmtailor.audit.finding import SEVERITIES
 from lmtailor.core import rundir
-from lmtailor.core.io import ON_ERROR, DataError, ReadOptions, read_examples, write_examples
+from lmtailor.core.io import ON_ERROR, DataError, ReadOptions, check_target, read_examples, write_examples
 from lmtailor.core.records import FORMATS, RecordError
 from lmtailor.curate.recipe import Recipe, RecipeError, default_step
 
@@ -244,33 +244,16 @@ def convert(
     ] = "fail",
 ) -> None:
     """Convert a dataset between formats and containers, losslessly where the formats allow."""
-    _check_target(source, target)
     rejected: list[str] = []
-    opts = ReadOptions(format=format, columns=_columns(columns), on_error=on_error)  # type: ignore[arg-type]
     with _reported():
+        check_target(source, target)
+        opts = ReadOptions(format=format, columns=_columns(columns), on_error=on_error)  # type: ignore[arg-type]
         n = write_examples(
             target, read_examples(source, opts, lambda r: rejected.append(f"record {r.index}: {r.reason}")), to
         )  # type: ignore[arg-type]
     for line in rejected:
         err.print(f"skipped {source}: {line}", highlight=False, markup=False)
     console.print(f"wrote {n:,} records to {escape(str(target))} ({to}); skipped {len(rejected):,}", highlight=False)
-
-
-def _check_target(source: Path, target: Path) -> None:
-    """Refuse, before reading, a target under a file, a folder of other files, and one that is the source, holds
-    it or lies in it: the write replaces the target whole once reading ends, destroying what was there."""
-    if target.name in ("", ".."):  # '', '.', '/', 'a/..': a folder that holds others, never the output itself
-        _fail(f"{str(target)!r}: names no output; give the converted file a name, e.g. out.jsonl")
-    dst = target.resolve()
-    blocker = next((p for p in dst.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        _fail(f"{target}: cannot be written: {blocker} is a file, not a folder")
-    if source.exists():
-        src = source.resolve()
-        if (dst.exists() and dst.samefile(src)) or src in dst.parents or dst in src.parents:
-            _fail(f"{target}: would overwrite the source {source}; write the conversion to another path")
-    if dst.is_dir() and any(dst.iterdir()) and not (dst / "state.json").is_file():  # save_to_disk writes state.json
-        _fail(f"{target}: is a folder but not a saved `datasets` one; converting would replace it and all it holds")
 
 
 def _columns(pairs: list[str] | None) -> dict[str, str]:
@@ -401,6 +384,7 @@ def audit(
     """
     from lmtailor.audit.checks import build_checks
     from lmtailor.audit.run import audit as run_audit
+    from lmtailor.audit.run import worst_at_or_above
     from lmtailor.curate.summary import print_audit_summary, print_summary
 
     names = _names("--checks", checks) if checks is not None else None
@@ -410,28 +394,17 @@ def audit(
         summary = run_audit(inputs, selected, out, opts, progress=progress)
     print_audit_summary(summary, str(out), console)
     if fix is not None:
+        from lmtailor.curate.fix import fix_recipe
         from lmtailor.curate.pipeline import curate as run_curate
-        from lmtailor.curate.steps.findings import Findings
 
         with _reported():
-            recipe = Recipe.load(fix, {"inputs": _specs(inputs, format, _columns(columns))})
-        acting = [s for s in recipe.steps if isinstance(s, Findings)]
-        if not acting:
-            acting = [Findings()]
-            recipe.steps.insert(0, acting[0])
-        for s in acting:
-            s.path = s.path or out / "findings.jsonl"
-        with _reported():
+            recipe = fix_recipe(fix, _specs(inputs, format, _columns(columns)), out / "findings.jsonl")
             manifest = run_curate(recipe, out / "fixed", fresh=True, progress=progress)
         print_summary(manifest, str(out / "fixed"), console)
-    if fail_on != "never":
-        results = summary["checks"].values()
-        present = {s for c in results for s, n in c["by_severity"].items() if n}
-        present |= {f["severity"] for c in results for f in c["dataset_findings"]}
-        worst = max(present, key=SEVERITIES.index, default=None)
-        if worst is not None and SEVERITIES.index(worst) >= SEVERITIES.index(fail_on):
-            err.print(f"[bold red]audit failed:[/] findings at {worst} severity (--fail-on {fail_on})")
-            raise typer.Exit(1)
+    worst = worst_at_or_above(summary, fail_on) if fail_on != "never" else None  # type: ignore[arg-type]
+    if worst is not None:
+        err.print(f"[bold red]audit failed:[/] findings at {worst} severity (--fail-on {fail_on})")
+        raise typer.Exit(1)
 
 
 @app.command(
@@ -488,25 +461,15 @@ def score(
     """
     from lmtailor.curate.pipeline import curate as run_curate
     from lmtailor.curate.summary import print_summary
-    from lmtailor.score.classify import print_report
+    from lmtailor.score.classify import classify_step, print_report
 
     if not classifier:
         _fail("choose a scorer: --classifier (LLM judging is `lmtailor judge`)")
-    sets = {"good": good, "bad": bad, "unlabeled": unlabeled}
-    train = [{"path": str(p.resolve()), "label": label} for label, paths in sets.items() for p in paths or []]
-    train += [{"path": str(p.resolve()), "label_field": label_field} for p in labeled or []]
-    if bool(labeled) != bool(label_field):
-        _fail("--labeled files and --label-field (the field holding each record's label) go together")
-    if reuse is not None and train:
-        _fail("--reuse scores with a saved classifier; drop --good/--bad/--unlabeled/--labeled, or drop --reuse")
-    if reuse is None and not (good and (bad or unlabeled)) and not labeled:
-        _fail("train on --good with --bad or --unlabeled, or on --labeled with --label-field; or --reuse a classifier")
-    step: dict[str, Any] = {"step": "classify", "folds": folds, "threshold": threshold, "top": top}
-    step |= {"top_fraction": top_fraction, **({"fields": _names("--fields", fields)} if fields is not None else {})}
-    if reuse is not None:
-        step["classifier"] = str(reuse.resolve())
-    else:
-        step |= {"train": train, "save": str(out.resolve() / "classifier.npz")}
+    with _reported(ValueError):
+        step = classify_step(out, good or [], bad or [], unlabeled or [], labeled or [], label_field, reuse,
+                             folds=folds, threshold=threshold, top=top, top_fraction=top_fraction)  # fmt: skip
+    if fields is not None:
+        step["fields"] = _names("--fields", fields)
     specs = _specs(inputs, format, _columns(columns))
     with _reported(ValueError):
         data = {"inputs": specs, "steps": [step], "output": output, "on_error": on_error}
@@ -585,23 +548,18 @@ def synth_self_instruct(
     """New tasks from seed tasks: the model continues numbered task lists, then writes an input and output for
     each new task. Near copies (ROUGE-L) of any instruction held, and tasks about images or files, are dropped.
     """
-    from lmtailor.synth.self_instruct import convert_seed_tasks, is_seed_tasks
+    from lmtailor.synth.self_instruct import readable_seeds
 
     readable = []
-    for path in seeds:
-        if is_seed_tasks(path):
-            target = out / "inputs" / f"{path.stem}.jsonl"
-            with _reported():
-                rundir.prepare(out)  # the converted seeds go inside it: a file there is refused first
-                count = convert_seed_tasks(path, target)
-            console.print(
-                f"read {count:,} seed tasks from {escape(str(path))} in self-instruct's format; "
-                f"as alpaca: {escape(str(target))}",
-                highlight=False,
-            )
+    with _reported():
+        for path, (target, count) in zip(seeds, readable_seeds(seeds, out), strict=True):
+            if count is not None:
+                console.print(
+                    f"read {count:,} seed tasks from {escape(str(path))} in self-instruct's format; "
+                    f"as alpaca: {escape(str(target))}",
+                    highlight=False,
+                )
             readable.append(target)
-        else:
-            readable.append(path)
     step = {"step": "self_instruct", "n": n, "max_rounds": max_rounds, "max_rouge": max_rouge,
             "temperature": temperature, "prompts_per_round": prompts_per_round, "max_tokens": max_tokens,
             "output_tokens": output_tokens, "keep_inputs": keep_seeds, "seed": seed}  # fmt: skip

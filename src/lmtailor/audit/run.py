@@ -133,3 +133,13 @@ def _worst_records(
             best.setdefault(f.check, []).append(f)
     wanted = {f.id for fs in best.values() for f in sorted(fs, key=lambda f: -f.score)[:per_check]}
     return {ex.id: {k: ex.field(k) for k in ("instruction", "input", "output")} for ex in examples if ex.id in wanted}
+
+
+def worst_at_or_above(summary: dict[str, Any], threshold: Severity) -> Severity | None:
+    """The worst severity among an audit's findings when it is `threshold` or worse (`audit --fail-on`), else
+    None. Dataset-wide findings count too: a skewed balance fails an audit as a broken record does."""
+    results = summary["checks"].values()
+    present = {s for c in results for s, n in c["by_severity"].items() if n}
+    present |= {f["severity"] for c in results for f in c["dataset_findings"]}
+    worst = max(present, key=SEVERITIES.index, default=None)
+    return worst if worst is not None and SEVERITIES.index(worst) >= SEVERITIES.index(threshold) else None

@@ -872,6 +872,25 @@ def _write_hf(path: Path, rows: Iterable[dict[str, Any]], fmt: Format) -> int:
     return n
 
 
+def check_target(source: Path, target: Path) -> None:
+    """Refuse, before reading, a target under a file, a folder of other files, and one that is the source, holds
+    it or lies in it: a conversion replaces the target whole once reading ends, destroying what was there."""
+    if target.name in ("", ".."):  # '', '.', '/', 'a/..': a folder that holds others, never the output itself
+        raise DataError(repr(str(target)), None, "names no output; give the converted file a name, e.g. out.jsonl")
+    dst = target.resolve()
+    blocker = next((p for p in dst.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise DataError(target, None, f"cannot be written: {blocker} is a file, not a folder")
+    if source.exists():
+        src = source.resolve()
+        if (dst.exists() and dst.samefile(src)) or src in dst.parents or dst in src.parents:
+            raise DataError(target, None, f"would overwrite the source {source}; write the conversion to another path")
+    if dst.is_dir() and any(dst.iterdir()) and not (dst / "state.json").is_file():  # save_to_disk writes state.json
+        raise DataError(
+            target, None, "is a folder but not a saved `datasets` one; converting would replace it and all it holds"
+        )
+
+
 def write_examples(path: Path | str, examples: Iterable[Example], fmt: Format) -> int:
     """Write Examples in `fmt`, choosing the container by the path's suffix (a directory: `datasets`).
 

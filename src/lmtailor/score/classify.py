@@ -8,7 +8,7 @@ identity in `provenance`; each dropped one goes to the ledger with its score.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,6 +134,40 @@ class Classify(Step):
                 "seconds": {"classifier": round(t1 - t0, 2), "score": round(time.perf_counter() - t1, 2)},
             }
         )
+
+
+def classify_step(
+    out: Path,
+    good: Sequence[Path],
+    bad: Sequence[Path],
+    unlabeled: Sequence[Path],
+    labeled: Sequence[Path],
+    label_field: str | None,
+    reuse: Path | None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """`lmtailor score`'s recipe step: a classifier trained on the given files and saved in the run folder
+    `out`, or the saved one `reuse` names. Files that cannot train one are refused here, in the words of the
+    command's flags, before any is read."""
+    sets = {"good": good, "bad": bad, "unlabeled": unlabeled}
+    train = [{"path": str(p.resolve()), "label": label} for label, paths in sets.items() for p in paths]
+    train += [{"path": str(p.resolve()), "label_field": label_field} for p in labeled]
+    if bool(labeled) != bool(label_field):
+        raise ValueError("--labeled files and --label-field (the field holding each record's label) go together")
+    if reuse is not None and train:
+        raise ValueError(
+            "--reuse scores with a saved classifier; drop --good/--bad/--unlabeled/--labeled, or drop --reuse"
+        )
+    if reuse is None and not (good and (bad or unlabeled)) and not labeled:
+        raise ValueError(
+            "train on --good with --bad or --unlabeled, or on --labeled with --label-field; or --reuse a classifier"
+        )
+    step: dict[str, Any] = {"step": "classify", **settings}
+    if reuse is not None:
+        step["classifier"] = str(reuse.resolve())
+    else:
+        step |= {"train": train, "save": str(out.resolve() / "classifier.npz")}
+    return step
 
 
 def _annotate(ex: Example, score_field: str, score: float, origin: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from lmtailor.core import rundir
 from lmtailor.core.io import DataError, check_value, parse_json, write_jsonl
 from lmtailor.core.records import Example, RecordError
 from lmtailor.curate.provenance import generated, provenance, step_llm, template_id
@@ -268,6 +269,19 @@ def convert_seed_tasks(path: Path, target: Path) -> int:
                        "output": first["output"]}  # fmt: skip
 
     return write_jsonl(target, records())
+
+
+def readable_seeds(paths: Iterable[Path], out: Path) -> Iterator[tuple[Path, int | None]]:
+    """Each seed file as one lmtailor reads, with the number of tasks converted: a file in self-instruct's seed
+    format becomes alpaca records in the run folder `out` (prepared first, so a file where the folder should be is
+    refused before anything is written); any other file is itself, with None."""
+    for path in paths:
+        if not is_seed_tasks(path):
+            yield path, None
+            continue
+        target = out / "inputs" / f"{path.stem}.jsonl"
+        rundir.prepare(out)
+        yield target, convert_seed_tasks(path, target)
 
 
 def is_seed_tasks(path: Path) -> bool:

@@ -18,7 +18,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lmtailor.audit.finding import SEVERITIES, Severity
-from lmtailor.audit.run import INDEX
 from lmtailor.core import rundir
 from lmtailor.core.io import read_jsonl
 from lmtailor.core.records import Example
@@ -79,6 +78,6 @@ class Findings(Step):
 
 def _require_finished_audit(path: Path) -> None:
     """Refuse an audit's findings.jsonl unless the audit that wrote it finished (see the module's docstring)."""
-    folder = path.parent
-    if path.name == "findings.jsonl" and ((folder / INDEX).exists() or (folder / rundir.LOCK).exists()):
-        rundir.require_complete(folder, INDEX, "audit")
+    audit = rundir.AuditFolder(path.parent)
+    if path.name == audit.FINDINGS and (audit.index.exists() or (audit.path / rundir.LOCK).exists()):
+        audit.require_complete()

@@ -31,7 +31,8 @@ from lmtailor.core.io import (
 )
 from lmtailor.core.progress import make_progress, track
 from lmtailor.core.records import Example
-from lmtailor.curate.recipe import RUN_FILES, Recipe
+from lmtailor.core.rundir import CurateFolder
+from lmtailor.curate.recipe import Recipe
 from lmtailor.curate.step import StepContext
 
 DEDUP_STEPS = ("exact_dedup", "near_dedup", "semantic_dedup")
@@ -129,7 +130,7 @@ class Run:
         """No file this run writes may be, or lie inside, a file it reads (`--out . --output data.jsonl` over
         data.jsonl would replace the raw records with the curated ones), nor the run folder lie in an input."""
         out = self.out.resolve()
-        written = [(out / name).resolve() for name in (self.recipe.output, *RUN_FILES)]
+        written = [(out / name).resolve() for name in (self.recipe.output, *CurateFolder.OWN_FILES)]
         steps = self.recipe.steps
         read = [Path(i.path) for i in self.recipe.inputs] + [Path(f.path) for s in steps for f in s.data_files()]
         for path in read:

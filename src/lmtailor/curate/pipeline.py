@@ -3,6 +3,7 @@
 A run folder holds the curated data, `ledger.jsonl` (every drop/change/addition and why),
 `rejects.jsonl` (unreadable records), `clusters.jsonl` (duplicate groups) and `manifest.json`
 (recipe, per-step counts and timings). Work in `.work/` lets a killed run resume at its last checkpoint.
+How each step is applied to the examples is the executor's part.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from lmtailor.core.io import (
 from lmtailor.core.progress import make_progress, track
 from lmtailor.core.records import Example
 from lmtailor.core.rundir import CurateFolder
+from lmtailor.curate.executors import Executor
+from lmtailor.curate.executors.local import LocalExecutor
 from lmtailor.curate.recipe import Recipe
 from lmtailor.curate.step import StepContext
 
-DEDUP_STEPS = ("exact_dedup", "near_dedup", "semantic_dedup")
 MANIFEST = "manifest.json"
 
 
@@ -104,11 +106,20 @@ def _tee(items: Iterable[Example], path: Path, commit: Callable[[], None]) -> It
 class Run:
     """One execution of a recipe into a run folder."""
 
-    def __init__(self, recipe: Recipe, out_dir: Path | str, *, fresh: bool = False, progress: bool = True):
+    def __init__(
+        self,
+        recipe: Recipe,
+        out_dir: Path | str,
+        *,
+        fresh: bool = False,
+        progress: bool = True,
+        executor: Executor | None = None,
+    ):
         self.recipe, self.out = recipe, Path(out_dir)
         self.work = self.out / ".work"
         self.fresh = fresh
         self.show_progress = progress
+        self.executor = executor or LocalExecutor()
         self.stats: list[dict[str, Any]] = []
         self._resumed_stages = 0
         scans = [_scan(Path(i.path)) for i in recipe.inputs]
@@ -175,7 +186,7 @@ class Run:
 
     def _checkpoint_after(self, j: int) -> bool:
         steps = self.recipe.steps
-        return j < len(steps) - 1 and (steps[j].whole_set or steps[j + 1].whole_set)
+        return j < len(steps) - 1 and (steps[j].holds_all or steps[j + 1].holds_all)
 
     # ------------------------------------------------------------ stages
 
@@ -233,7 +244,7 @@ class Run:
                 }
             )
 
-        out = _timed(step.run(_timed(stream, count_in), ctx), done)
+        out = _timed(self.executor.apply(step, _timed(stream, count_in), ctx), done)
         if self._checkpoint_after(j):
             out = _tee(out, self.work / f"ckpt-{j}.jsonl", lambda: self._save_checkpoint(j))
         return out
@@ -284,17 +295,18 @@ class Run:
 
     def _finish(self, kept: int, fmt: str, resumed_at: int, seconds: float) -> tuple[dict[str, Any], list[str]]:
         parts = [self.work / f"ledger-{j}.jsonl" for j in range(len(self.recipe.steps))]
+        grouping = {s.step for s in self.recipe.steps if s.groups_duplicates}
         clusters: dict[tuple[str, str], dict[str, Any]] = {}
         quarantined: list[dict[str, Any]] = []
 
         def ledger() -> Iterator[dict[str, Any]]:
             """The step ledgers in step order, noting duplicate groups and quarantined records on the way."""
             for e in chain.from_iterable(read_jsonl(p) for p in parts):
-                if e["action"] == "drop" and e["step"] in DEDUP_STEPS and "twin" in e:
+                if e["action"] == "drop" and e["step"] in grouping and "twin" in e:
                     group = {"step": e["step"], "kept": e["twin"], "dropped": []}
                     clusters.setdefault((e["step"], e["twin"]), group)["dropped"].append(e["id"])
-                elif e["reason"] == "quarantine":
-                    quarantined.append(e["record"])
+                elif (record := StepContext.quarantined(e)) is not None:
+                    quarantined.append(record)
                 yield e
 
         names = [self.recipe.output, "ledger.jsonl", "rejects.jsonl", "clusters.jsonl"]

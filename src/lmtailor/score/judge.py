@@ -26,7 +26,7 @@ from lmtailor.core.inputs import InputSpec
 from lmtailor.core.io import DataError, raw_records
 from lmtailor.core.records import FIELDS, Example
 from lmtailor.curate.provenance import provenance, step_llm, template_id
-from lmtailor.curate.step import FileRef, Step, StepContext
+from lmtailor.curate.step import FileRef, SetStep, StepContext
 from lmtailor.llm.client import LLM
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
@@ -244,7 +244,7 @@ def _stamp(ex: Example, origin: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- the step
 
 
-class Judge(Step):
+class Judge(SetStep):
     """Grade records with an LLM (`rubrics`) or compare two answers per instruction (`against` or `pair`).
 
     Grades go to metadata["extra"] as judge_<rubric>, judge_reason_<rubric> and their mean `judge_score`
@@ -253,7 +253,8 @@ class Judge(Step):
     """
 
     step: Literal["judge"] = "judge"
-    whole_set = True  # one batch per rubric: one progress bar with tokens/s, the cache committed per batch
+    # a set step though each grade is one record's: one batch per rubric, one progress bar with tokens/s, the
+    # cache committed per batch
     backend: BackendConfig = BackendConfig()
     rubrics: list[str | Rubric] = Field(default_factory=lambda: ["helpfulness", "correctness"], min_length=1)
     rubrics_file: FileRef | None = None

@@ -420,7 +420,7 @@ def audit(
             acting = [Findings()]
             recipe.steps.insert(0, acting[0])
         for s in acting:
-            s.path = s.path or out / "findings.jsonl"
+            s.path = s.path or rundir.AuditFolder(out).findings
         with _reported():
             manifest = run_curate(recipe, out / "fixed", fresh=True, progress=progress)
         print_summary(manifest, str(out / "fixed"), console)
@@ -512,7 +512,7 @@ def score(
         data = {"inputs": specs, "steps": [step], "output": output, "on_error": on_error}
         recipe = Recipe.parse(data, "command line")
         manifest = run_curate(recipe, out, progress=progress)
-    print_report(manifest["steps"][-1]["metrics"], console)
+    print_report(manifest.step_stats[-1].metrics, console)
     print_summary(manifest, str(out), console)
 
 

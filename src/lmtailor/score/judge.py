@@ -25,6 +25,7 @@ from rich.table import Table
 from lmtailor.core.inputs import InputSpec
 from lmtailor.core.io import DataError, raw_records
 from lmtailor.core.records import FIELDS, Example
+from lmtailor.curate.manifest import Manifest
 from lmtailor.curate.provenance import provenance, step_llm, template_id
 from lmtailor.curate.step import FileRef, SetStep, StepContext
 from lmtailor.llm.client import LLM
@@ -492,11 +493,11 @@ def _pair_summary(picks: list[Pick], human: list[str | None], unmatched: int, me
 # ---------------------------------------------------------------- terminal summary
 
 
-def print_judge_summary(manifest: dict[str, Any], console: Console) -> None:
+def print_judge_summary(manifest: Manifest, console: Console) -> None:
     """Grade distributions (or pairwise verdicts), agreement with human labels, and what the LLM cost."""
-    for s in manifest["steps"]:
-        m = s.get("metrics", {})
-        if not s["step"].endswith(":judge") or "judge" not in m:
+    for s in manifest.step_stats:
+        m = s.metrics
+        if not s.step.endswith(":judge") or "judge" not in m:
             continue
         j = m["judge"]
         if j["mode"] == "rubric":

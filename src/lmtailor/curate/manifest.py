@@ -42,7 +42,7 @@ class StepStats(BaseModel):
 
 
 # The read first, then one entry per step, in recipe order.
-Stages = TypeAdapter(list[ReadStats | StepStats])
+STAGES = TypeAdapter(list[ReadStats | StepStats])
 
 
 class InputDigest(BaseModel):

@@ -1,4 +1,5 @@
-"""Run a curation recipe: read, chain the steps, checkpoint around whole-set steps, write the run folder.
+"""Run a curation recipe: read, chain the steps, checkpoint around those that hold every example, write the
+run folder.
 
 A run folder (`CurateFolder`) holds the curated data, `ledger.jsonl` (every drop/change/addition and why),
 `rejects.jsonl` (unreadable records), `clusters.jsonl` (duplicate groups), `quarantine.jsonl` (records set
@@ -36,7 +37,7 @@ from lmtailor.core.records import Example
 from lmtailor.core.rundir import CurateFolder
 from lmtailor.curate.executors import Executor
 from lmtailor.curate.executors.local import LocalExecutor
-from lmtailor.curate.manifest import Counts, FileDigest, InputDigest, Manifest, Output, ReadStats, Stages, StepStats
+from lmtailor.curate.manifest import STAGES, Counts, FileDigest, InputDigest, Manifest, Output, ReadStats, StepStats
 from lmtailor.curate.recipe import Recipe
 from lmtailor.curate.step import StepContext
 
@@ -183,7 +184,7 @@ class Run:
                 and self.folder.checkpoint(j).exists()
             ):
                 try:
-                    self.stats = Stages.validate_python(ck.get("stats"))
+                    self.stats = STAGES.validate_python(ck.get("stats"))
                 except ValidationError:
                     continue  # damaged: an earlier checkpoint may still serve
                 self._resumed_stages = len(self.stats)

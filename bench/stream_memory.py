@@ -74,7 +74,7 @@ def child(mode: str, source: Path, work: Path) -> dict[str, float]:
     else:
         steps = [{"step": "normalize"}, {"step": "filter", "languages": None}]
         recipe = Recipe.parse({"inputs": [str(source)], "output": "curated.jsonl", "steps": steps})
-        out = curate(recipe, work / "run", fresh=True, progress=False)["counts"]["kept"]
+        out = curate(recipe, work / "run", fresh=True, progress=False).counts.kept
     seconds = time.perf_counter() - start
     peak = status_mb("VmHWM")
     shutil.rmtree(work, ignore_errors=True)

@@ -71,7 +71,7 @@ def pu_run(data: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> t
 
 def test_pu_training_reports_cv_and_keeps_the_top_half_with_scores_and_provenance(pu_run) -> None:
     out, manifest = pu_run
-    metrics = manifest["steps"][-1]["metrics"]
+    metrics = manifest.step_stats[-1].metrics
     cv = metrics["classifier"]["cv"]
     assert metrics["classifier"]["setting"] == "positive-unlabeled"
     assert cv["folds"] == 5 and cv["good"] == 40 and cv["other"] == 200
@@ -84,7 +84,7 @@ def test_pu_training_reports_cv_and_keeps_the_top_half_with_scores_and_provenanc
     kept = list(read_jsonl(out / "curated.jsonl"))
     ledger = list(read_jsonl(out / "ledger.jsonl"))
     drops = [e for e in ledger if e["action"] == "drop"]
-    assert manifest["counts"]["accounted"] and manifest["counts"]["dropped"] == 100 == len(drops)
+    assert manifest.counts.accounted and manifest.counts.dropped == 100 == len(drops)
     assert all(e["step"] == "classify" and e["reason"] == "low_quality" for e in drops)
     assert min(r["quality_score"] for r in kept) >= max(e["score"] for e in drops)
     changes = [e for e in ledger if e["action"] == "change"]
@@ -103,10 +103,10 @@ def test_a_reused_classifier_rescores_a_scored_file_alike_and_chains_provenance(
     step = {"step": "classify", "classifier": str(first_out / "classifier.npz")}
     inputs = [str(first_out / "curated.jsonl")]
     manifest = curate(Recipe.parse({"inputs": inputs, "steps": [step]}), tmp_path, progress=False)
-    metrics = manifest["steps"][-1]["metrics"]
-    assert metrics["classifier"]["id"] == first["steps"][-1]["metrics"]["classifier"]["id"]
+    metrics = manifest.step_stats[-1].metrics
+    assert metrics["classifier"]["id"] == first.step_stats[-1].metrics["classifier"]["id"]
     assert metrics["classifier"]["reused"] and metrics["classifier"]["saved"] is None
-    assert metrics["cut"]["rule"] == "keep all (scores only)" and manifest["counts"]["kept"] == 100
+    assert metrics["cut"]["rule"] == "keep all (scores only)" and manifest.counts.kept == 100
     before = list(read_jsonl(first_out / "curated.jsonl"))
     after = list(read_jsonl(tmp_path / "curated.jsonl"))
     assert [r["quality_score"] for r in after] == [r["quality_score"] for r in before]  # out-of-fold, from the file
@@ -123,13 +123,13 @@ def test_user_labels_train_a_classifier_and_the_threshold_drops_below_it(data, t
         "folds": 3,
     }
     manifest = curate(Recipe.parse({"inputs": [str(data["labeled"])], "steps": [step]}), tmp_path, progress=False)
-    metrics = manifest["steps"][-1]["metrics"]
+    metrics = manifest.step_stats[-1].metrics
     cv = metrics["classifier"]["cv"]
     assert metrics["classifier"]["setting"] == "labeled" and cv["good"] == 100 and cv["other"] == 100
     assert cv["roc_auc"]["mean"] > 0.6  # human answers against flan-t5-base's
     ledger = [e for e in read_jsonl(tmp_path / "ledger.jsonl") if e["action"] == "drop"]
     kept = list(read_jsonl(tmp_path / "curated.jsonl"))
-    assert len(kept) + len(ledger) == 200 and manifest["counts"]["accounted"]
+    assert len(kept) + len(ledger) == 200 and manifest.counts.accounted
     assert all(e["score"] < 0.5 and "< threshold 0.5" in e["detail"] for e in ledger)
     assert all(r["quality_score"] >= 0.5 for r in kept)
     humans = sum(r["quality"] != 0 and r["quality"] != "bad" for r in kept)

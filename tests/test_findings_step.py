@@ -83,7 +83,7 @@ def test_rules_drop_and_quarantine_by_check_and_severity(tmp_path: Path, shared_
         }
     )
     manifest = curate(recipe, tmp_path / "run", progress=False)
-    assert manifest["counts"]["kept"] == 18 and manifest["counts"]["accounted"]
+    assert manifest.counts.kept == 18 and manifest.counts.accounted
     ledger = {e["id"]: e for e in read_jsonl(tmp_path / "run" / "ledger.jsonl")}
     assert ledger["alpaca:3"]["reason"] == "audit:correctness" and "391" in ledger["alpaca:3"]["detail"]
     assert ledger["alpaca:5"]["reason"] == "quarantine" and "alpaca:7" not in ledger

@@ -119,7 +119,7 @@ def test_labels_agreement_and_select_ranks_by_judge_score(dolly: Path, tmp_path:
     manifest = curate(recipe, tmp_path / "run", progress=False)
     judged = json.loads((tmp_path / "run" / ".work" / "ckpt-0.jsonl").read_text().splitlines()[0])
     assert "judge_helpfulness" in judged["metadata"]["extra"]
-    m = next(s["metrics"] for s in manifest["steps"] if s["step"] == "0:judge")
+    m = next(s.metrics for s in manifest.step_stats if s.step == "0:judge")
     agreement = m["judge"]["agreement"]["judge_score"]
     assert agreement["n"] == 4 and set(agreement) == {"n", "exact", "within_1", "spearman", "weighted_kappa"}
     # the figures are those of the grades written into the records

@@ -53,16 +53,16 @@ def _recipe(tmp_path: Path, src: Path) -> Path:
 
 def test_every_record_is_accounted_for(tmp_path: Path, sample: Path) -> None:
     manifest = curate(Recipe.load(_recipe(tmp_path, sample)), tmp_path / "run", progress=False)
-    c = manifest["counts"]
-    assert c["input"] == 502 and c["rejected"] == 2 and c["accounted"]
-    assert c["kept"] + c["dropped"] + c["rejected"] == c["input"]
+    c = manifest.counts
+    assert c.input == 502 and c.rejected == 2 and c.accounted
+    assert c.kept + c.dropped + c.rejected == c.input
     ledger = list(read_jsonl(tmp_path / "run" / "ledger.jsonl"))
-    assert sum(e["action"] == "drop" for e in ledger) == c["dropped"]
+    assert sum(e["action"] == "drop" for e in ledger) == c.dropped
     rejects = list(read_jsonl(tmp_path / "run" / "rejects.jsonl"))
     assert [(r["index"], r["line"]) for r in rejects] == [(10, 11), (20, 21)]
     assert "invalid JSON" in rejects[0]["reason"] and "none of the formats" in rejects[1]["reason"]
     assert any(e["reason"] == "exact_duplicate" and e["twin"] == "sample:5" for e in ledger)
-    assert [s["step"] for s in manifest["steps"]] == [
+    assert [s.step for s in manifest.steps] == [
         "read",
         "0:normalize",
         "1:exact_dedup",
@@ -106,12 +106,12 @@ def test_killed_run_resumes_from_checkpoint(tmp_path: Path, sample: Path) -> Non
     assert not (run / "curated.jsonl").exists()  # no half-written output
 
     resumed = curate(Recipe.load(recipe_path), run, progress=False)
-    assert resumed["resumed_at_step"] == 3
-    assert [s["step"] for s in resumed["steps"]][:4] == ["read", "0:normalize", "1:exact_dedup", "2:near_dedup"]
+    assert resumed.resumed_at_step == 3
+    assert [s.step for s in resumed.steps][:4] == ["read", "0:normalize", "1:exact_dedup", "2:near_dedup"]
     fresh = curate(Recipe.load(recipe_path), tmp_path / "fresh", progress=False)
     for name in ("curated.jsonl", "ledger.jsonl"):
         assert (run / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
-    assert resumed["counts"] == fresh["counts"]
+    assert resumed.counts == fresh.counts
 
 
 @pytest.mark.parametrize("damage", ["{oops", "[" * 10_000, '{"checkpoints": [1]}', '{"checkpoints": {"1": 5}}'])
@@ -123,16 +123,16 @@ def test_a_damaged_checkpoint_state_means_no_checkpoint(tmp_path: Path, sample: 
     kept = (tmp_path / "run" / "curated.jsonl").read_bytes()
     (tmp_path / "run" / ".work" / "state.json").write_text(damage)
     again = curate(recipe, tmp_path / "run", progress=False)
-    assert again["resumed_at_step"] is None and again["counts"] == first["counts"]
+    assert again.resumed_at_step is None and again.counts == first.counts
     assert (tmp_path / "run" / "curated.jsonl").read_bytes() == kept
 
 
 def test_changed_recipe_reuses_only_checkpoints_before_the_change(tmp_path: Path, sample: Path) -> None:
     recipe = Recipe.load(_recipe(tmp_path, sample))
-    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] is None
-    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] == 4  # after semantic_dedup
+    assert curate(recipe, tmp_path / "run", progress=False).resumed_at_step is None
+    assert curate(recipe, tmp_path / "run", progress=False).resumed_at_step == 4  # after semantic_dedup
     recipe.steps[2].threshold = 0.75  # type: ignore[union-attr]
-    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] == 2  # before near_dedup
+    assert curate(recipe, tmp_path / "run", progress=False).resumed_at_step == 2  # before near_dedup
 
 
 def test_files_a_step_reads_resolve_against_the_recipe_and_changing_one_invalidates(
@@ -166,11 +166,11 @@ steps:
 
     recipe = Recipe.load(recipe_path)
     assert recipe.steps[1].data_files()[0].path == tmp_path / "eval.jsonl"  # type: ignore[attr-defined]
-    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] is None
-    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] == 3  # checkpoints: at whole sets
+    assert curate(recipe, tmp_path / "run", progress=False).resumed_at_step is None
+    assert curate(recipe, tmp_path / "run", progress=False).resumed_at_step == 3  # checkpoints: at whole sets
     with (tmp_path / "eval.jsonl").open("a") as f:
         f.write('{"instruction": "What are the three primary colors?", "output": "y"}\n')
-    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] == 1  # decontaminate reruns
+    assert curate(recipe, tmp_path / "run", progress=False).resumed_at_step == 1  # decontaminate reruns
 
 
 runner = CliRunner()
@@ -225,7 +225,7 @@ def test_edited_eval_file_invalidates_the_checkpoints_that_read_it(tmp_path: Pat
             ],
         }
     )
-    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] is None
-    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] == 2
+    assert curate(recipe, tmp_path / "run", progress=False).resumed_at_step is None
+    assert curate(recipe, tmp_path / "run", progress=False).resumed_at_step == 2
     eval_path.write_text('{"instruction": "Describe the structure of an atom.", "output": "Nucleus, electrons."}\n')
-    assert curate(recipe, tmp_path / "run", progress=False)["resumed_at_step"] is None
+    assert curate(recipe, tmp_path / "run", progress=False).resumed_at_step is None

@@ -11,6 +11,7 @@ import support
 
 from lmtailor.core.io import read_examples, read_jsonl, write_examples
 from lmtailor.core.records import Example
+from lmtailor.curate.manifest import Counts
 from lmtailor.curate.pipeline import curate
 from lmtailor.curate.recipe import Recipe
 
@@ -25,7 +26,7 @@ def run_steps(tmp_path: Path, examples: list[Example], steps: list[dict], **reci
     r = Recipe.parse({"inputs": [str(src)], "steps": steps, **recipe})
     out = tmp_path / "run"
     manifest = curate(r, out, progress=False)
-    assert manifest["counts"]["accounted"]
+    assert manifest.counts.accounted
     return list(read_jsonl(out / "curated.jsonl")), list(read_jsonl(out / "ledger.jsonl"))
 
 
@@ -271,6 +272,15 @@ def test_recipe_errors_name_the_field(tmp_path: Path) -> None:
         Recipe.parse({"inputs": ["a/train.jsonl", "b/train.jsonl"]})
 
 
+def test_each_registered_step_answers_to_its_name_and_is_of_one_kind() -> None:
+    from lmtailor.curate.registry import STEPS, step_class
+    from lmtailor.curate.step import RecordStep, SetStep
+
+    for name in STEPS:
+        cls = step_class(name)
+        assert cls.model_fields["step"].default == name and issubclass(cls, RecordStep | SetStep), name
+
+
 def test_an_empty_stream_flows_through_every_step(tmp_path: Path) -> None:
     """Every record rejected at read time (here `{}`): each step must take no examples and give none."""
     src = tmp_path / "nothing.jsonl"
@@ -284,8 +294,8 @@ def test_an_empty_stream_flows_through_every_step(tmp_path: Path) -> None:
              {"step": "select", "n": 5}, {"step": "findings", "path": str(findings)}]  # fmt: skip
     recipe = Recipe.parse({"inputs": [str(src)], "steps": steps, "on_error": "skip"})
     manifest = curate(recipe, tmp_path / "run", progress=False)
-    assert manifest["counts"] == {"input": 2, "rejected": 2, "dropped": 0, "added": 0, "kept": 0, "accounted": True}
-    assert [s["out"] for s in manifest["steps"]] == [0] * 9
+    assert manifest.counts == Counts(input=2, rejected=2, dropped=0, added=0, kept=0, accounted=True)
+    assert [s.out for s in manifest.steps] == [0] * 9
     assert (tmp_path / "run" / "curated.jsonl").read_text() == ""
 
 

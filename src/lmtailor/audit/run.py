@@ -22,9 +22,6 @@ from lmtailor.core.io import ReadOptions, Reject, read_examples, write_jsonl
 from lmtailor.core.progress import make_progress
 from lmtailor.core.records import Example
 
-INDEX = "summary.json"
-FILES = ("findings.jsonl", "report.html")  # what summary.json vouches for
-
 
 def load(paths: Sequence[Path], options: ReadOptions) -> tuple[list[Example], list[Finding]]:
     """Every readable example, and a finding for each record that could not be read."""
@@ -98,7 +95,8 @@ def audit(
     The folder is held for the whole audit, so a second audit into it is refused (RunFolderError). An earlier
     audit's files stay whole while the checks run; they are withdrawn only once this one's are ready.
     """
-    with rundir.locked(out_dir):
+    folder = rundir.AuditFolder(out_dir)
+    with folder.locked():
         examples, unreadable = load(paths, options or ReadOptions())
         findings = list(unreadable)
         metrics: dict[str, Any] = {}
@@ -117,10 +115,10 @@ def audit(
         findings.sort(key=lambda f: (order[f.check], f.source, f.index, -f.score))
         summary = summarize(len(examples) + len(unreadable), findings, metrics, seconds, [str(p) for p in paths])
         rows = [f.to_json() for f in findings]
-        rundir.begin(out_dir, INDEX)
-        write_jsonl(out_dir / "findings.jsonl", rows)
-        write_report(summary, rows, _worst_records(examples, findings), out_dir / "report.html")
-        return rundir.commit(out_dir, INDEX, summary, FILES)
+        folder.begin()
+        write_jsonl(folder.findings, rows)
+        write_report(summary, rows, _worst_records(examples, findings), folder.report)
+        return folder.commit(summary, folder.VOUCHED)
 
 
 def _worst_records(

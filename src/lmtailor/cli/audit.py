@@ -24,6 +24,7 @@ from lmtailor.cli.shared import (
     reported,
 )
 from lmtailor.core.io import ReadOptions
+from lmtailor.core.rundir import AuditFolder
 
 EPILOG = (
     "Example:  lmtailor audit ../shared/data/alpaca/alpaca_data_52k.jsonl --out runs/audit --expect refusal=0.05"
@@ -98,7 +99,7 @@ def audit(
         from lmtailor.curate.pipeline import curate as run_curate
 
         with reported():
-            fixing = fix_recipe(fix, input_specs(inputs, format, renames(columns)), out / "findings.jsonl")
+            fixing = fix_recipe(fix, input_specs(inputs, format, renames(columns)), AuditFolder(out).findings)
             manifest = run_curate(fixing, out / "fixed", fresh=True, progress=progress)
         print_summary(manifest, str(out / "fixed"), console)
     worst = worst_at_or_above(summary, fail_on) if fail_on != "never" else None  # type: ignore[arg-type]

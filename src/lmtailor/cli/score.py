@@ -89,5 +89,5 @@ def score(
         data = {"inputs": specs, "steps": [step], "output": output, "on_error": on_error}
         recipe = Recipe.parse(data, "command line")
         manifest = run_curate(recipe, out, progress=progress)
-    print_report(manifest["steps"][-1]["metrics"], console)
+    print_report(manifest.step_stats[-1].metrics, console)
     print_summary(manifest, str(out), console)

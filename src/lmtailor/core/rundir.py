@@ -5,6 +5,8 @@ takes the folder's lock, removes the old index before it writes anything, writes
 writes the index last with the byte count and digest of every file it vouches for. A run killed part way
 therefore has no index, and `require_complete` refuses it; a file changed since the index was written fails
 its digest. The lock is an OS lock on `.lock`, so a killed run never leaves it held.
+
+`CurateFolder` and `AuditFolder` own their run folders' file names; code that reads or writes one asks them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from lmtailor.core.io import DataError, atomic_path, parse_json
 from lmtailor.core.records import RecordError
@@ -143,3 +145,95 @@ def require_complete(out: Path, index: str, what: str) -> dict[str, Any]:
 def plain_name(name: str) -> bool:
     """A file directly in the run folder: "", "..", `../x` or `/etc/x` name the folder, its parent or elsewhere."""
     return name not in ("", ".", "..") and "/" not in name and "\\" not in name
+
+
+class RunFolder:
+    """A run folder and the names of its files: each kind below names its index and what the index vouches for,
+    so no other module spells them."""
+
+    INDEX: ClassVar[str]
+    WHAT: ClassVar[str]  # the verb, for messages: "is not a finished curate run"
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    @property
+    def index(self) -> Path:
+        return self.path / self.INDEX
+
+    def locked(self) -> AbstractContextManager[Path]:
+        return locked(self.path)
+
+    def begin(self) -> None:
+        begin(self.path, self.INDEX)
+
+    def commit(self, content: dict[str, Any], files: Iterable[str]) -> dict[str, Any]:
+        return commit(self.path, self.INDEX, content, files)
+
+    def require_complete(self) -> dict[str, Any]:
+        return require_complete(self.path, self.INDEX, self.WHAT)
+
+
+class CurateFolder(RunFolder):
+    """A curate run: the curated data (its name is the recipe's), the ledger, rejects, duplicate clusters,
+    quarantined records and the manifest; `.work/` holds what a killed run resumes from."""
+
+    INDEX = "manifest.json"
+    WHAT = "curate"
+    LEDGER = "ledger.jsonl"
+    REJECTS = "rejects.jsonl"
+    CLUSTERS = "clusters.jsonl"
+    QUARANTINE = "quarantine.jsonl"
+    # an output of one of these names would overwrite the run's own file
+    OWN_FILES = (INDEX, LEDGER, REJECTS, CLUSTERS, QUARANTINE)
+
+    @property
+    def ledger(self) -> Path:
+        return self.path / self.LEDGER
+
+    @property
+    def rejects(self) -> Path:
+        return self.path / self.REJECTS
+
+    @property
+    def work(self) -> Path:
+        return self.path / ".work"
+
+    @property
+    def staged(self) -> Path:
+        """Where the run's files are written before they replace the earlier run's, all at once."""
+        return self.work / "staged"
+
+    @property
+    def state(self) -> Path:
+        """The checkpoints so far: step index -> fingerprint and the stats up to it."""
+        return self.work / "state.json"
+
+    @property
+    def read_rejects(self) -> Path:
+        return self.work / self.REJECTS
+
+    def checkpoint(self, j: int) -> Path:
+        """The examples after step `j`."""
+        return self.work / f"ckpt-{j}.jsonl"
+
+    def step_ledger(self, j: int) -> Path:
+        return self.work / f"ledger-{j}.jsonl"
+
+
+class AuditFolder(RunFolder):
+    """An audit run: its findings, the HTML report, and summary.json, the index."""
+
+    INDEX = "summary.json"
+    WHAT = "audit"
+    FINDINGS = "findings.jsonl"
+    REPORT = "report.html"
+    VOUCHED = (FINDINGS, REPORT)  # what summary.json vouches for
+
+    @property
+    def findings(self) -> Path:
+        return self.path / self.FINDINGS
+
+    @property
+    def report(self) -> Path:
+        return self.path / self.REPORT

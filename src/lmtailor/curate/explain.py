@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmtailor.core import rundir
 from lmtailor.core.io import DataError, parse_json, raw_records
 from lmtailor.core.records import RecordError
-from lmtailor.curate.recipe import Recipe, RecipeError
+from lmtailor.core.rundir import CurateFolder
+from lmtailor.curate.manifest import Manifest
 
 # A record index as the run writes it in ids: `-1`, `+3`, `03` or `３` would name no record, or another one;
 # past 18 digits it would be past the end of any file (and past what int() reads, at 4,300).
@@ -60,14 +60,10 @@ def explain(run_dir: Path | str, example_id: str) -> History:
     A run that did not finish (no manifest, or files that do not match it) is refused with a RunFolderError,
     and a corrupt ledger with a DataError naming its file and line.
     """
-    run = Path(run_dir)
-    manifest = rundir.require_complete(run, "manifest.json", "curate")
-    try:
-        recipe = Recipe.parse(manifest.get("recipe"), "its recipe")  # type: ignore[arg-type]
-    except RecipeError as e:
-        raise rundir.RunFolderError(run / "manifest.json", f"is not a curate manifest: {e}") from None
+    run = CurateFolder(run_dir)
+    recipe = Manifest.read_from(run).recipe
     h = History(example_id)
-    for e in _entries(run / "ledger.jsonl", _LEDGER_KEYS):
+    for e in _entries(run.ledger, _LEDGER_KEYS):
         if e["id"] == example_id:
             h.events.append(e)
         elif e.get("twin") == example_id:
@@ -87,7 +83,7 @@ def explain(run_dir: Path | str, example_id: str) -> History:
         h.missing = f"{shown!r} is not a record index (0, 1, 2, ...)"
         return h
     h.index = int(index)
-    for r in _entries(run / "rejects.jsonl", _REJECT_KEYS):
+    for r in _entries(run.rejects, _REJECT_KEYS):
         if r["source"] == h.source and r["index"] == h.index:
             h.rejected = r
     if not source.exists():

@@ -1,8 +1,10 @@
-"""Run a curation recipe: read, chain the steps, checkpoint around whole-set steps, write the run folder.
+"""Run a curation recipe: read, chain the steps, checkpoint around those that hold every example, write the
+run folder.
 
-A run folder holds the curated data, `ledger.jsonl` (every drop/change/addition and why),
-`rejects.jsonl` (unreadable records), `clusters.jsonl` (duplicate groups) and `manifest.json`
-(recipe, per-step counts and timings). Work in `.work/` lets a killed run resume at its last checkpoint.
+A run folder (`CurateFolder`) holds the curated data, `ledger.jsonl` (every drop/change/addition and why),
+`rejects.jsonl` (unreadable records), `clusters.jsonl` (duplicate groups), `quarantine.jsonl` (records set
+aside for review) and `manifest.json` (recipe, per-step counts and timings). Work in `.work/` lets a killed
+run resume at its last checkpoint. How each step is applied to the examples is the executor's part.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from lmtailor import __version__
-from lmtailor.core import rundir
 from lmtailor.core.io import (
     DataError,
     ReadOptions,
@@ -31,11 +34,12 @@ from lmtailor.core.io import (
 )
 from lmtailor.core.progress import make_progress, track
 from lmtailor.core.records import Example
-from lmtailor.curate.recipe import RUN_FILES, Recipe
+from lmtailor.core.rundir import CurateFolder
+from lmtailor.curate.executors import Executor
+from lmtailor.curate.executors.local import LocalExecutor
+from lmtailor.curate.manifest import STAGES, Counts, FileDigest, InputDigest, Manifest, Output, ReadStats, StepStats
+from lmtailor.curate.recipe import Recipe
 from lmtailor.curate.step import StepContext
-
-DEDUP_STEPS = ("exact_dedup", "near_dedup", "semantic_dedup")
-MANIFEST = "manifest.json"
 
 
 def _scan(path: Path) -> tuple[str, int]:
@@ -103,22 +107,33 @@ def _tee(items: Iterable[Example], path: Path, commit: Callable[[], None]) -> It
 class Run:
     """One execution of a recipe into a run folder."""
 
-    def __init__(self, recipe: Recipe, out_dir: Path | str, *, fresh: bool = False, progress: bool = True):
-        self.recipe, self.out = recipe, Path(out_dir)
-        self.work = self.out / ".work"
+    def __init__(
+        self,
+        recipe: Recipe,
+        out_dir: Path | str,
+        *,
+        fresh: bool = False,
+        progress: bool = True,
+        executor: Executor | None = None,
+    ):
+        self.recipe = recipe
+        self.folder = CurateFolder(out_dir)
         self.fresh = fresh
         self.show_progress = progress
-        self.stats: list[dict[str, Any]] = []
+        self.executor = executor or LocalExecutor()
+        self.stats: list[ReadStats | StepStats] = []
         self._resumed_stages = 0
         scans = [_scan(Path(i.path)) for i in recipe.inputs]
         self.inputs = [
-            {"path": str(i.path), "digest": digest} for i, (digest, _) in zip(recipe.inputs, scans, strict=True)
+            InputDigest(path=str(i.path), digest=digest) for i, (digest, _) in zip(recipe.inputs, scans, strict=True)
         ]
         self._expected = [
             _expected_records(Path(i.path), lines) for i, (_, lines) in zip(recipe.inputs, scans, strict=True)
         ]
         base = _digest(
-            __version__, self.inputs, recipe.model_dump(mode="json", exclude={"steps", "output", "output_format"})
+            __version__,
+            [i.model_dump() for i in self.inputs],
+            recipe.model_dump(mode="json", exclude={"steps", "output", "output_format"}),
         )
         # a step's identity is its settings plus the contents of the files it reads (eval sets, mix sources, …)
         steps = [(s.model_dump(mode="json"), [_scan(f.path)[0] for f in s.data_files()]) for s in recipe.steps]
@@ -128,8 +143,8 @@ class Run:
     def _refuse_overwriting_inputs(self) -> None:
         """No file this run writes may be, or lie inside, a file it reads (`--out . --output data.jsonl` over
         data.jsonl would replace the raw records with the curated ones), nor the run folder lie in an input."""
-        out = self.out.resolve()
-        written = [(out / name).resolve() for name in (self.recipe.output, *RUN_FILES)]
+        out = self.folder.path.resolve()
+        written = [(out / name).resolve() for name in (self.recipe.output, *CurateFolder.OWN_FILES)]
         steps = self.recipe.steps
         read = [Path(i.path) for i in self.recipe.inputs] + [Path(f.path) for s in steps for f in s.data_files()]
         for path in read:
@@ -145,15 +160,16 @@ class Run:
         """The checkpoints so far; a damaged state (a hand edit, a failing disk) means none, so the run redoes
         them instead of stopping: checkpoints save time, never data."""
         try:
-            state = json.loads((self.work / "state.json").read_text(encoding="utf-8"))
+            state = json.loads(self.folder.state.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError):
             return {"checkpoints": {}}
         return state if isinstance(state, dict) and isinstance(state.get("checkpoints"), dict) else {"checkpoints": {}}
 
     def _save_checkpoint(self, j: int) -> None:
         state = self._state()
-        state["checkpoints"][str(j)] = {"fingerprint": self.fingerprints[j], "stats": self.stats}
-        path = self.work / "state.json"
+        stats = [s.model_dump(mode="json") for s in self.stats]
+        state["checkpoints"][str(j)] = {"fingerprint": self.fingerprints[j], "stats": stats}
+        path = self.folder.state
         path.with_suffix(".tmp").write_text(json.dumps(state, indent=1))
         path.with_suffix(".tmp").replace(path)
 
@@ -165,21 +181,24 @@ class Run:
             if (
                 isinstance(ck, dict)
                 and ck.get("fingerprint") == self.fingerprints[j]
-                and (self.work / f"ckpt-{j}.jsonl").exists()
+                and self.folder.checkpoint(j).exists()
             ):
-                self.stats = ck["stats"]
+                try:
+                    self.stats = STAGES.validate_python(ck.get("stats"))
+                except ValidationError:
+                    continue  # damaged: an earlier checkpoint may still serve
                 self._resumed_stages = len(self.stats)
                 return j + 1
         return 0
 
     def _checkpoint_after(self, j: int) -> bool:
         steps = self.recipe.steps
-        return j < len(steps) - 1 and (steps[j].whole_set or steps[j + 1].whole_set)
+        return j < len(steps) - 1 and (steps[j].holds_all or steps[j + 1].holds_all)
 
     # ------------------------------------------------------------ stages
 
     def _read(self, progress) -> Iterator[Example]:
-        rejects = open(self.work / "rejects.jsonl", "w", encoding="utf-8")  # noqa: SIM115 - closed in done()
+        rejects = open(self.folder.read_rejects, "w", encoding="utf-8")  # noqa: SIM115 - closed in done()
         count = {"rejected": 0}
 
         def reject(r: Reject) -> None:
@@ -189,13 +208,7 @@ class Run:
         def done(n: int, seconds: float) -> None:
             rejects.close()
             self.stats.append(
-                {
-                    "step": "read",
-                    "in": n + count["rejected"],
-                    "out": n,
-                    "rejected": count["rejected"],
-                    "seconds": round(seconds, 3),
-                }
+                ReadStats(in_=n + count["rejected"], out=n, rejected=count["rejected"], seconds=round(seconds, 3))
             )
 
         r = self.recipe
@@ -209,7 +222,7 @@ class Run:
     def _step(self, j: int, stream: Iterator[Example], progress) -> Iterator[Example]:
         step = self.recipe.steps[j]
         name = f"{j}:{step.step}"
-        ctx = StepContext(step.step, self.work / f"ledger-{j}.jsonl", progress)
+        ctx = StepContext(step.step, self.folder.step_ledger(j), progress)
         entered = {"n": 0}
 
         def count_in(n: int, _s: float) -> None:
@@ -217,115 +230,118 @@ class Run:
 
         def done(n: int, seconds: float) -> None:
             ctx.close()
-            upstream = sum(s["seconds"] for s in self.stats[self._resumed_stages :])
+            upstream = sum(s.seconds for s in self.stats[self._resumed_stages :])
             self.stats.append(
-                {
-                    "step": name,
-                    "in": entered["n"],
-                    "out": n,
-                    "dropped": ctx.total("drop"),
-                    "changed": ctx.total("change"),
-                    "added": ctx.total("add"),
-                    "seconds": round(max(seconds - upstream, 0.0), 3),
-                    "reasons": dict(sorted(ctx.counts.items())),
-                    **({"metrics": ctx.metrics} if ctx.metrics else {}),
-                }
+                StepStats(
+                    step=name,
+                    in_=entered["n"],
+                    out=n,
+                    dropped=ctx.total("drop"),
+                    changed=ctx.total("change"),
+                    added=ctx.total("add"),
+                    seconds=round(max(seconds - upstream, 0.0), 3),
+                    reasons=dict(sorted(ctx.counts.items())),
+                    metrics=ctx.metrics,
+                )
             )
 
-        out = _timed(step.run(_timed(stream, count_in), ctx), done)
+        out = _timed(self.executor.apply(step, _timed(stream, count_in), ctx), done)
         if self._checkpoint_after(j):
-            out = _tee(out, self.work / f"ckpt-{j}.jsonl", lambda: self._save_checkpoint(j))
+            out = _tee(out, self.folder.checkpoint(j), lambda: self._save_checkpoint(j))
         return out
 
     # ------------------------------------------------------------ run
 
-    def execute(self) -> dict[str, Any]:
+    def execute(self) -> Manifest:
         """Run under the folder's lock; the earlier run's files stay whole until this one's are all staged."""
-        with rundir.locked(self.out):
-            if self.fresh and self.work.exists():
-                shutil.rmtree(self.work)
-            self.work.mkdir(exist_ok=True)
-            shutil.rmtree(self.staged, ignore_errors=True)
-            self.staged.mkdir()
+        folder = self.folder
+        with folder.locked():
+            if self.fresh and folder.work.exists():
+                shutil.rmtree(folder.work)
+            folder.work.mkdir(exist_ok=True)
+            shutil.rmtree(folder.staged, ignore_errors=True)
+            folder.staged.mkdir()
             started = time.time()
             start = self._resume_point()
             with make_progress(self.show_progress) as progress:
                 if start == 0:
                     stream = self._read(progress)
                 else:
-                    stream = (Example.from_json(d) for d in read_jsonl(self.work / f"ckpt-{start - 1}.jsonl"))
+                    stream = (Example.from_json(d) for d in read_jsonl(folder.checkpoint(start - 1)))
                 for j in range(start, len(self.recipe.steps)):
                     stream = self._step(j, stream, progress)
                 first = next(stream, None)
                 fmt = self.recipe.output_format or (first.metadata.get("format", "alpaca") if first else "alpaca")
-                kept = write_examples(self.staged / self.recipe.output, chain([first] if first else [], stream), fmt)
+                kept = write_examples(folder.staged / self.recipe.output, chain([first] if first else [], stream), fmt)
             manifest, names = self._finish(kept, fmt, start, time.time() - started)
             return self._publish(manifest, names)
 
-    @property
-    def staged(self) -> Path:
-        """Where the run's files are written before they replace the earlier run's, all at once."""
-        return self.work / "staged"
-
-    def _publish(self, manifest: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    def _publish(self, manifest: Manifest, names: list[str]) -> Manifest:
         """Replace the earlier run's files with this one's, then write the manifest: until it is written the
         folder has none, so a run killed in between is seen as unfinished rather than as the earlier run."""
-        rundir.begin(self.out, MANIFEST)
-        for name in dict.fromkeys([*names, "quarantine.jsonl"]):  # an earlier run's quarantine is not this one's
-            target, new = self.out / name, self.staged / name
+        folder = self.folder
+        folder.begin()
+        # an earlier run's quarantine is not this one's
+        for name in dict.fromkeys([*names, CurateFolder.QUARANTINE]):
+            target, new = folder.path / name, folder.staged / name
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)  # a `datasets` folder: os.replace cannot put a folder over another
             else:
                 target.unlink(missing_ok=True)
             if new.exists():
                 os.replace(new, target)
-        return rundir.commit(self.out, MANIFEST, manifest, names)
+        written = folder.commit(manifest.to_json(), names)
+        manifest.files = {name: FileDigest.model_validate(d) for name, d in written["files"].items()}
+        return manifest
 
-    def _finish(self, kept: int, fmt: str, resumed_at: int, seconds: float) -> tuple[dict[str, Any], list[str]]:
-        parts = [self.work / f"ledger-{j}.jsonl" for j in range(len(self.recipe.steps))]
+    def _finish(self, kept: int, fmt: str, resumed_at: int, seconds: float) -> tuple[Manifest, list[str]]:
+        folder, steps = self.folder, self.recipe.steps
+        parts = [folder.step_ledger(j) for j in range(len(steps))]
+        grouping = {s.step for s in steps if s.groups_duplicates}
         clusters: dict[tuple[str, str], dict[str, Any]] = {}
         quarantined: list[dict[str, Any]] = []
 
         def ledger() -> Iterator[dict[str, Any]]:
             """The step ledgers in step order, noting duplicate groups and quarantined records on the way."""
             for e in chain.from_iterable(read_jsonl(p) for p in parts):
-                if e["action"] == "drop" and e["step"] in DEDUP_STEPS and "twin" in e:
+                if e["action"] == "drop" and e["step"] in grouping and "twin" in e:
                     group = {"step": e["step"], "kept": e["twin"], "dropped": []}
                     clusters.setdefault((e["step"], e["twin"]), group)["dropped"].append(e["id"])
-                elif e["reason"] == "quarantine":
-                    quarantined.append(e["record"])
+                elif (record := StepContext.quarantined(e)) is not None:
+                    quarantined.append(record)
                 yield e
 
-        names = [self.recipe.output, "ledger.jsonl", "rejects.jsonl", "clusters.jsonl"]
-        write_jsonl(self.staged / "ledger.jsonl", ledger())
-        write_jsonl(self.staged / "rejects.jsonl", read_jsonl(self.work / "rejects.jsonl"))
-        write_jsonl(self.staged / "clusters.jsonl", clusters.values())
+        names = [self.recipe.output, CurateFolder.LEDGER, CurateFolder.REJECTS, CurateFolder.CLUSTERS]
+        write_jsonl(folder.staged / CurateFolder.LEDGER, ledger())
+        write_jsonl(folder.staged / CurateFolder.REJECTS, read_jsonl(folder.read_rejects))
+        write_jsonl(folder.staged / CurateFolder.CLUSTERS, clusters.values())
         if quarantined:
-            write_jsonl(self.staged / "quarantine.jsonl", quarantined)
-            names.append("quarantine.jsonl")
-        read = self.stats[0]
-        dropped = sum(s.get("dropped", 0) for s in self.stats)
-        added = sum(s.get("added", 0) for s in self.stats)
-        manifest = {
-            "lmtailor": __version__,
-            "recipe": self.recipe.model_dump(mode="json"),
-            "inputs": self.inputs,
-            "output": {"path": self.recipe.output, "format": fmt, "records": kept},
-            "counts": {
-                "input": read["in"],
-                "rejected": read["rejected"],
-                "dropped": dropped,
-                "added": added,
-                "kept": kept,
-                "accounted": read["in"] - read["rejected"] - dropped + added == kept,
-            },
-            "steps": self.stats,
-            "resumed_at_step": resumed_at or None,
-            "seconds": round(seconds, 2),
-        }
+            write_jsonl(folder.staged / CurateFolder.QUARANTINE, quarantined)
+            names.append(CurateFolder.QUARANTINE)
+        read, stepped = self.stats[0], [s for s in self.stats if isinstance(s, StepStats)]
+        assert isinstance(read, ReadStats)
+        dropped = sum(s.dropped for s in stepped)
+        added = sum(s.added for s in stepped)
+        manifest = Manifest(
+            lmtailor=__version__,
+            recipe=self.recipe,
+            inputs=self.inputs,
+            output=Output(path=self.recipe.output, format=fmt, records=kept),
+            counts=Counts(
+                input=read.in_,
+                rejected=read.rejected,
+                dropped=dropped,
+                added=added,
+                kept=kept,
+                accounted=read.in_ - read.rejected - dropped + added == kept,
+            ),
+            steps=self.stats,
+            resumed_at_step=resumed_at or None,
+            seconds=round(seconds, 2),
+        )
         return manifest, names
 
 
-def curate(recipe: Recipe, out_dir: Path | str, *, fresh: bool = False, progress: bool = True) -> dict[str, Any]:
+def curate(recipe: Recipe, out_dir: Path | str, *, fresh: bool = False, progress: bool = True) -> Manifest:
     """Run `recipe` into `out_dir`, resuming from a matching checkpoint unless `fresh`; returns the manifest."""
     return Run(recipe, out_dir, fresh=fresh, progress=progress).execute()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -11,51 +11,8 @@ from lmtailor.core.config import read_mapping
 from lmtailor.core.inputs import InputSpec
 from lmtailor.core.io import DataError, OnError, container_of
 from lmtailor.core.records import Format
-from lmtailor.core.rundir import plain_name
-from lmtailor.curate.steps.decontaminate import Decontaminate
-from lmtailor.curate.steps.exact_dedup import ExactDedup
-from lmtailor.curate.steps.filters import Filter
-from lmtailor.curate.steps.findings import Findings
-from lmtailor.curate.steps.mix import Mix
-from lmtailor.curate.steps.near_dedup import NearDedup
-from lmtailor.curate.steps.normalize import Normalize
-from lmtailor.curate.steps.select import Select
-from lmtailor.curate.steps.semantic_dedup import SemanticDedup
-from lmtailor.score.classify import Classify
-from lmtailor.score.judge import Judge
-from lmtailor.synth.backtranslate import Backtranslate
-from lmtailor.synth.failures import FailureTargets
-from lmtailor.synth.paraphrase import Paraphrase
-from lmtailor.synth.self_instruct import SelfInstruct
-
-AnyStep = Annotated[
-    Normalize
-    | ExactDedup
-    | NearDedup
-    | SemanticDedup
-    | Filter
-    | Decontaminate
-    | Mix
-    | Select
-    | Findings
-    | Classify
-    | SelfInstruct
-    | Backtranslate
-    | Paraphrase
-    | FailureTargets
-    | Judge,
-    Field(discriminator="step"),
-]
-STEP_NAMES = (
-    *("normalize", "exact_dedup", "near_dedup", "semantic_dedup", "filter", "decontaminate", "mix", "select"),
-    "findings",
-    "classify",
-    *("self_instruct", "backtranslate", "paraphrase", "failure_targets"),
-    "judge",
-)
-# The files a curate run writes besides its output: an output of the same name would overwrite one of them.
-RUN_FILES = ("manifest.json", "ledger.jsonl", "rejects.jsonl", "clusters.jsonl", "quarantine.jsonl")
-NEED_RECIPE = ("decontaminate", "mix", "select", "findings", "classify")
+from lmtailor.core.rundir import CurateFolder, plain_name
+from lmtailor.curate.registry import STEPS, AnyStep, needs_recipe
 
 
 class RecipeError(ValueError):
@@ -65,7 +22,8 @@ class RecipeError(ValueError):
 class Recipe(BaseModel):
     """What to read, which steps to run in order, and where the curated data goes."""
 
-    model_config = ConfigDict(extra="forbid")
+    # built at the first validation, when the registered steps are imported
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     inputs: list[InputSpec] = Field(min_length=1)
     output: str = "curated.jsonl"
     output_format: Format | None = None
@@ -87,8 +45,9 @@ class Recipe(BaseModel):
             raise ValueError(
                 f"output is a file name inside the run folder, e.g. curated.jsonl or curated.parquet; got {v!r}"
             )
-        if v in RUN_FILES:
-            raise ValueError(f"output {v!r} is one of the run folder's own files ({', '.join(RUN_FILES)})")
+        if v in CurateFolder.OWN_FILES:
+            own = ", ".join(CurateFolder.OWN_FILES)
+            raise ValueError(f"output {v!r} is one of the run folder's own files ({own})")
         try:
             container_of(Path(v))
         except DataError as e:
@@ -145,10 +104,11 @@ class Recipe(BaseModel):
 
 def default_step(name: str) -> dict[str, Any]:
     """The recipe entry for a step named on the command line, with its defaults."""
-    if name not in STEP_NAMES or name in ("decontaminate", "mix", "select"):
-        usable = [n for n in STEP_NAMES if n not in ("decontaminate", "mix", "select")]
+    if name not in STEPS or needs_recipe(name):
+        usable = [n for n in STEPS if not needs_recipe(n)]
+        *others, last = [n for n in STEPS if needs_recipe(n)]
         raise RecipeError(
-            f"--steps takes {', '.join(usable)}; decontaminate, mix and select need a recipe "
+            f"--steps takes {', '.join(usable)}; {', '.join(others)} and {last} need a recipe "
             f"(they name other datasets or a size)"
         )
     return {"step": name}

@@ -1,4 +1,8 @@
-"""The step contract, and the ledger every step reports its drops, changes and additions to."""
+"""The step contract, and the ledger every step reports its drops, changes, additions and quarantines to.
+
+Two kinds of step: a `RecordStep` decides each example alone (`process`), so an executor may map it over
+shards of the data; a `SetStep` sees the whole stream (`run`), for decisions that compare examples.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from lmtailor.core.progress import track
 from lmtailor.core.records import Example
 
 T = TypeVar("T")
+_QUARANTINE = "quarantine"  # the ledger reason of a record set aside
 
 
 class StepContext:
@@ -38,6 +43,16 @@ class StepContext:
         if twin is not None:
             entry["twin"] = twin
         self._write({**entry, **extra})
+
+    def quarantine(self, ex: Example, detail: str = "", twin: str | None = None) -> None:
+        """Set `ex` aside for review: it leaves the dataset like a drop, and the run keeps the record in
+        quarantine.jsonl."""
+        self.drop(ex, _QUARANTINE, detail, twin=twin, record=ex.to_json())
+
+    @staticmethod
+    def quarantined(entry: dict[str, Any]) -> dict[str, Any] | None:
+        """The record a ledger entry set aside, or None when the entry is no quarantine."""
+        return entry["record"] if entry["action"] == "drop" and entry["reason"] == _QUARANTINE else None
 
     def change(self, ex: Example, reason: str, changes: dict[str, tuple[str, str]]) -> None:
         """Record field edits as {field: (before, after)}."""
@@ -72,19 +87,39 @@ class FileRef(BaseModel):
 
 
 class Step(BaseModel, ABC):
-    """A curation step: its recipe fields and `run`, a generator from examples to examples.
-
-    Steps stream unless `whole_set` is set (dedup and selection need every example before they decide).
-    """
+    """A curation step: its recipe fields, and what the run needs to know about it, as class variables."""
 
     model_config = ConfigDict(extra="forbid")
-    whole_set: ClassVar[bool] = False
-
-    @abstractmethod
-    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]: ...
+    # reads every example before it yields one: the run checkpoints around it, as its input is whole anyway
+    holds_all: ClassVar[bool] = False
+    # its drops with a twin are duplicate groups (the run's clusters.jsonl)
+    groups_duplicates: ClassVar[bool] = False
+    # keeps a chosen share by design (a size, a top fraction), so dropping most records is no warning sign
+    keeps_a_share: ClassVar[bool] = False
 
     def data_files(self) -> list[Any]:
         """The files this step reads besides its input, as objects with a `path`: a recipe resolves their
         relative paths against its own folder, and the pipeline fingerprints their contents, so changing one
         invalidates the checkpoints from this step on."""
         return []
+
+
+class RecordStep(Step):
+    """A step that decides each example alone: an executor may split the stream and map it over the parts."""
+
+    def setup(self, ctx: StepContext) -> None:
+        """Prepare what every example is checked against (an index of evaluation n-grams, an audit's
+        decisions); runs once, before the first example, in each process that runs the step."""
+
+    @abstractmethod
+    def process(self, ex: Example, ctx: StepContext) -> Example | None:
+        """The example, changed or not; None when it leaves the dataset, after `ctx` was told why."""
+
+
+class SetStep(Step):
+    """A step that sees the whole stream: dedup, selection, mixing, scoring and generation compare examples."""
+
+    holds_all = True
+
+    @abstractmethod
+    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]: ...

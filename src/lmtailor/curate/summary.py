@@ -12,53 +12,47 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lmtailor.core.rundir import AuditFolder, CurateFolder
+from lmtailor.curate.manifest import Manifest, ReadStats
 
-def steps_table(manifest: dict[str, Any]) -> Table:
+
+def steps_table(manifest: Manifest) -> Table:
     """Per step: records in and out, what it dropped, changed or added, its time, and its main reasons."""
     table = Table(title="curate: what each step did", title_justify="left")
     for col in ("step", "in", "out", "dropped", "changed", "added", "seconds"):
         table.add_column(col, justify="left" if col == "step" else "right")
     table.add_column("reasons")
-    for s in manifest["steps"]:
-        reasons = s.get("reasons", {})
-        top = sorted(reasons.items(), key=lambda kv: -kv[1])[:4]
-        text = ", ".join(f"{escape(k)} {v:,}" for k, v in top)
-        if s["step"] == "read" and s.get("rejected"):
-            text = f"reject:unreadable {s['rejected']:,}"
-        table.add_row(
-            escape(s["step"]),
-            f"{s['in']:,}",
-            f"{s['out']:,}",
-            f"{s.get('dropped', 0):,}",
-            f"{s.get('changed', 0):,}",
-            f"{s.get('added', 0):,}",
-            f"{s['seconds']:.2f}",
-            text,
-        )
+    for s in manifest.steps:
+        if isinstance(s, ReadStats):
+            counts, text = (0, 0, 0), f"reject:unreadable {s.rejected:,}" if s.rejected else ""
+        else:
+            counts = (s.dropped, s.changed, s.added)
+            top = sorted(s.reasons.items(), key=lambda kv: -kv[1])[:4]
+            text = ", ".join(f"{escape(k)} {v:,}" for k, v in top)
+        table.add_row(escape(s.step), f"{s.in_:,}", f"{s.out:,}", *(f"{n:,}" for n in counts), f"{s.seconds:.2f}", text)
     return table
 
 
-def print_summary(manifest: dict[str, Any], out_dir: str, console: Console | None = None) -> None:
+def print_summary(manifest: Manifest, out_dir: str, console: Console | None = None) -> None:
     console = console or Console()
     console.print(steps_table(manifest))
-    for s in manifest["steps"][1:]:
-        # select and classify keep a chosen share by design; any other step dropping most records is suspect
-        chosen = s["step"].endswith((":select", ":classify"))
-        if s["in"] and s.get("dropped", 0) > s["in"] / 2 and not chosen:
+    for step, s in zip(manifest.recipe.steps, manifest.step_stats, strict=True):
+        # a step keeping a chosen share drops most records by design; any other step doing so is suspect
+        if s.in_ and s.dropped > s.in_ / 2 and not step.keeps_a_share:
             console.print(
-                f"[yellow]warning:[/] {escape(s['step'])} dropped {s['dropped']:,} of {s['in']:,} records; "
+                f"[yellow]warning:[/] {escape(s.step)} dropped {s.dropped:,} of {s.in_:,} records; "
                 "check its fields and thresholds (e.g. a shared input matched everywhere)"
             )
-    c = manifest["counts"]
-    status = "[green]every record accounted for[/]" if c["accounted"] else "[red]records unaccounted for[/]"
+    c = manifest.counts
+    status = "[green]every record accounted for[/]" if c.accounted else "[red]records unaccounted for[/]"
     console.print(
-        f"input {c['input']:,} = kept {c['kept']:,} + dropped {c['dropped']:,} + rejected "
-        f"{c['rejected']:,} - added {c['added']:,}: {status}"
+        f"input {c.input:,} = kept {c.kept:,} + dropped {c.dropped:,} + rejected "
+        f"{c.rejected:,} - added {c.added:,}: {status}"
     )
-    where = escape(out_dir)
+    where, run = escape(out_dir), CurateFolder
     console.print(
-        f"wrote {where}/{escape(manifest['output']['path'])} ({manifest['output']['format']}), ledger.jsonl, "
-        f"rejects.jsonl, clusters.jsonl, manifest.json  [dim]lmtailor explain ID --run {where}[/]",
+        f"wrote {where}/{escape(manifest.output.path)} ({manifest.output.format}), {run.LEDGER}, "
+        f"{run.REJECTS}, {run.CLUSTERS}, {run.INDEX}  [dim]lmtailor explain ID --run {where}[/]",
         highlight=False,
     )
 
@@ -89,4 +83,5 @@ def print_audit_summary(summary: dict[str, Any], out_dir: str, console: Console 
         f"{flagged['records']:,} of {summary['dataset']['records']:,} records flagged at "
         f"{flagged['at_or_above']} or worse ({flagged['share']:.2%})"
     )
-    console.print(f"wrote {escape(out_dir)}/findings.jsonl, summary.json, report.html", highlight=False)
+    run = AuditFolder
+    console.print(f"wrote {escape(out_dir)}/{run.FINDINGS}, {run.INDEX}, {run.REPORT}", highlight=False)

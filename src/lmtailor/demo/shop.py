@@ -29,6 +29,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lmtailor.core.io import read_jsonl, write_jsonl
+from lmtailor.core.rundir import CurateFolder
 from lmtailor.sql.canonical import canonical_sql
 from lmtailor.text.keys import ngram_keys
 from lmtailor.text.minhash import Shingler
@@ -649,7 +650,7 @@ def run_demo(out: Path, progress: bool = True) -> bool:
     recipe = Recipe.load(recipe_path)
     manifest = curate(recipe, out / "run", fresh=True, progress=progress)
     print_summary(manifest, str(out / "run"), console)
-    ledger = list(read_jsonl(out / "run" / "ledger.jsonl"))
+    ledger = list(read_jsonl(CurateFolder(out / "run").ledger))
     outcomes, wrong = check(data, ledger)
 
     console.print(defects_table(outcomes, [s.step for s in recipe.steps]))
@@ -668,7 +669,7 @@ def run_demo(out: Path, progress: bool = True) -> bool:
         )
     _examples(console, data, ledger)
 
-    ok = all(o.caught for o in outcomes) and not wrong and manifest["counts"]["accounted"]
+    ok = all(o.caught for o in outcomes) and not wrong and manifest.counts.accounted
     verdict = (
         (
             "[bold green]demo passed:[/] every injected defect was caught by the step meant to catch it; "

@@ -19,16 +19,16 @@ from rich.table import Table
 
 from lmtailor.core.fields import FieldList
 from lmtailor.core.records import Example
-from lmtailor.curate.step import FileRef, Step, StepContext
+from lmtailor.curate.step import FileRef, SetStep, StepContext
 from lmtailor.score.classifier import QualityClassifier, TrainingSource
 from lmtailor.score.classifier import train as train_classifier
 
 DEFAULT_FIELDS = ["instruction", "input", "output"]
 
 
-class Classify(Step):
+class Classify(SetStep):
     step: Literal["classify"] = "classify"
-    whole_set = True
+    keeps_a_share = True
     train: list[TrainingSource] = []
     classifier: FileRef | None = Field(None, description="reuse a classifier saved by an earlier run")
     save: Path | None = Field(None, description="where to save the trained classifier (.npz)")

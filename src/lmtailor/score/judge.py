@@ -25,8 +25,9 @@ from rich.table import Table
 from lmtailor.core.inputs import InputSpec
 from lmtailor.core.io import DataError, raw_records
 from lmtailor.core.records import FIELDS, Example
+from lmtailor.curate.manifest import Manifest
 from lmtailor.curate.provenance import provenance, step_llm, template_id
-from lmtailor.curate.step import FileRef, Step, StepContext
+from lmtailor.curate.step import FileRef, SetStep, StepContext
 from lmtailor.llm.client import LLM
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
@@ -244,7 +245,7 @@ def _stamp(ex: Example, origin: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- the step
 
 
-class Judge(Step):
+class Judge(SetStep):
     """Grade records with an LLM (`rubrics`) or compare two answers per instruction (`against` or `pair`).
 
     Grades go to metadata["extra"] as judge_<rubric>, judge_reason_<rubric> and their mean `judge_score`
@@ -253,7 +254,8 @@ class Judge(Step):
     """
 
     step: Literal["judge"] = "judge"
-    whole_set = True  # one batch per rubric: one progress bar with tokens/s, the cache committed per batch
+    # a set step though each grade is one record's: one batch per rubric, one progress bar with tokens/s, the
+    # cache committed per batch
     backend: BackendConfig = BackendConfig()
     rubrics: list[str | Rubric] = Field(default_factory=lambda: ["helpfulness", "correctness"], min_length=1)
     rubrics_file: FileRef | None = None
@@ -491,11 +493,11 @@ def _pair_summary(picks: list[Pick], human: list[str | None], unmatched: int, me
 # ---------------------------------------------------------------- terminal summary
 
 
-def print_judge_summary(manifest: dict[str, Any], console: Console) -> None:
+def print_judge_summary(manifest: Manifest, console: Console) -> None:
     """Grade distributions (or pairwise verdicts), agreement with human labels, and what the LLM cost."""
-    for s in manifest["steps"]:
-        m = s.get("metrics", {})
-        if not s["step"].endswith(":judge") or "judge" not in m:
+    for s in manifest.step_stats:
+        m = s.metrics
+        if not s.step.endswith(":judge") or "judge" not in m:
             continue
         j = m["judge"]
         if j["mode"] == "rubric":

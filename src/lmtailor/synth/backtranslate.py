@@ -15,7 +15,7 @@ from pydantic import Field
 
 from lmtailor.core.records import Example
 from lmtailor.curate.provenance import generated, provenance, step_llm, template_id
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import SetStep, StepContext
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
 from lmtailor.synth.candidates import FieldName, length_problem, one_line, report, text_of, words
@@ -34,9 +34,8 @@ HEADER = "Each text below answers an instruction. Write the instruction it answe
 TEMPLATE = HEADER + "".join(f"Text: {text}\nInstruction: {instruction}\n\n" for text, instruction in DEMOS)
 
 
-class Backtranslate(Step):
+class Backtranslate(SetStep):
     step: Literal["backtranslate"] = "backtranslate"
-    whole_set = True
     backend: BackendConfig = BackendConfig()
     field: FieldName = "output"  # the document: for turns, the final one
     keep_inputs: bool = False  # write the source records too, not only the new examples

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from lmtailor.core.records import Example
 from lmtailor.curate.provenance import generated, provenance, step_llm, template_id
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import SetStep, StepContext
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
 from lmtailor.synth.candidates import length_problem, one_line, question_of, report, text_of
@@ -35,9 +35,8 @@ _ANSWER = re.compile(r"^\s*(?:correct answer|answer)\s*:", re.IGNORECASE | re.MU
 _WRONG = re.compile(r"^\s*(?:wrong answer|model answer)\s*:.*$", re.IGNORECASE | re.MULTILINE)
 
 
-class FailureTargets(Step):
+class FailureTargets(SetStep):
     step: Literal["failure_targets"] = "failure_targets"
-    whole_set = True
     backend: BackendConfig = BackendConfig()
     per_case: int = Field(3, ge=1)  # new examples asked for per case
     wrong_field: str = "model_answer"  # extra field with the model's wrong answer (optional in a record)

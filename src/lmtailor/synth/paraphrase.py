@@ -16,7 +16,7 @@ from pydantic import Field
 
 from lmtailor.core.records import Example
 from lmtailor.curate.provenance import provenance, step_llm, template_id
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import SetStep, StepContext
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
 from lmtailor.synth.candidates import length_problem, one_line, report, text_of, words
@@ -32,9 +32,8 @@ HEADER = "Each sentence below is followed by a rewording: the same request in di
 TEMPLATE = HEADER + "".join(f"Sentence: {a}\nRewording: {b}\n\n" for a, b in DEMOS)
 
 
-class Paraphrase(Step):
+class Paraphrase(SetStep):
     step: Literal["paraphrase"] = "paraphrase"
-    whole_set = True
     backend: BackendConfig = BackendConfig()
     n: int = Field(3, ge=1)  # rewordings asked for per record
     keep_inputs: bool = True  # the originals stay beside their rewordings

@@ -10,27 +10,29 @@ from rich.console import Console
 from rich.markup import escape
 
 from lmtailor.core.io import read_examples
+from lmtailor.core.rundir import CurateFolder
+from lmtailor.curate.manifest import Manifest
 from lmtailor.curate.summary import steps_table
 
 SHOWN = 2  # generated examples printed as a sample
 
 
-def print_synth_summary(manifest: dict[str, Any], out_dir: Path, console: Console) -> None:
+def print_synth_summary(manifest: Manifest, out_dir: Path, console: Console) -> None:
     """Like curate's summary, without its warning about steps that drop most records: a generating step drops
     every candidate it rejects and, by default, its inputs."""
     console.print(steps_table(manifest))
-    c = manifest["counts"]
-    status = "[green]every record accounted for[/]" if c["accounted"] else "[red]records unaccounted for[/]"
+    c = manifest.counts
+    status = "[green]every record accounted for[/]" if c.accounted else "[red]records unaccounted for[/]"
     console.print(
-        f"input {c['input']:,} + generated {c['added']:,} = kept {c['kept']:,} + dropped {c['dropped']:,} "
-        f"+ rejected {c['rejected']:,}: {status}"
+        f"input {c.input:,} + generated {c.added:,} = kept {c.kept:,} + dropped {c.dropped:,} "
+        f"+ rejected {c.rejected:,}: {status}"
     )
-    where = escape(f"{out_dir}/{manifest['output']['path']}")
-    console.print(f"wrote {where}, ledger.jsonl, manifest.json", highlight=False)
-    step = manifest["steps"][-1]
-    metrics = step.get("metrics", {})
+    where = escape(f"{out_dir}/{manifest.output.path}")
+    console.print(f"wrote {where}, {CurateFolder.LEDGER}, {CurateFolder.INDEX}", highlight=False)
+    step = manifest.step_stats[-1]
+    metrics = step.metrics
     made, kept = metrics.get("candidates", 0), metrics.get("accepted", 0)
-    drops = {k.removeprefix("drop:"): n for k, n in step.get("reasons", {}).items() if k.startswith("drop:")}
+    drops = {k.removeprefix("drop:"): n for k, n in step.reasons.items() if k.startswith("drop:")}
     why = ", ".join(f"{reason} {n:,}" for reason, n in sorted(drops.items(), key=lambda kv: -kv[1]))
     console.print(f"generated {made:,} candidates, kept {kept:,}; dropped: {escape(why or 'none')}", highlight=False)
     if usage := metrics.get("usage"):
@@ -43,10 +45,10 @@ def print_synth_summary(manifest: dict[str, Any], out_dir: Path, console: Consol
         )
     if stopped := metrics.get("stopped"):
         console.print(f"[yellow]warning:[/] stopped early: {escape(stopped)}", highlight=False)
-    if not manifest["output"]["records"]:
+    if not manifest.output.records:
         return
     shown = 0
-    for ex in read_examples(out_dir / manifest["output"]["path"]):
+    for ex in read_examples(out_dir / manifest.output.path):
         origin = ex.metadata.get("extra", {}).get("provenance")
         if origin is None:
             continue

@@ -23,7 +23,7 @@ from lmtailor.core import rundir
 from lmtailor.core.io import DataError, check_value, parse_json, write_jsonl
 from lmtailor.core.records import Example, RecordError
 from lmtailor.curate.provenance import generated, provenance, step_llm, template_id
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import SetStep, StepContext
 from lmtailor.llm.client import LLM
 from lmtailor.llm.config import BackendConfig
 from lmtailor.llm.types import GenParams
@@ -42,9 +42,8 @@ BLOCKED = ("image", "images", "graph", "graphs", "picture", "pictures", "file", 
 _NUMBERED = re.compile(r"\n\s*\d+\s*[.)]\s*")
 
 
-class SelfInstruct(Step):
+class SelfInstruct(SetStep):
     step: Literal["self_instruct"] = "self_instruct"
-    whole_set = True
     backend: BackendConfig = BackendConfig()
     n: int = Field(20, ge=1)  # new examples wanted
     k: int = Field(8, ge=2)  # instructions shown per prompt

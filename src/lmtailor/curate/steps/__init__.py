@@ -1,1 +1,1 @@
-"""Curation steps: each one is a recipe entry (`step: <name>`) with a streaming `run`."""
+"""Curation steps: each one is a recipe entry (`step: <name>`), registered in `lmtailor.curate.registry`."""

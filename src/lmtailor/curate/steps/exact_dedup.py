@@ -7,14 +7,17 @@ from typing import Literal
 
 from lmtailor.core.fields import FieldList
 from lmtailor.core.records import Example
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import SetStep, StepContext
 from lmtailor.text.keys import fingerprint
 
 
-class ExactDedup(Step):
-    """Keeps the first of each group of identical examples; streams, holding one 16-byte key per kept example."""
+class ExactDedup(SetStep):
+    """Keeps the first of each group of identical examples. A whole-set step, since each decision depends on
+    every example before it, that streams: it holds one 16-byte key per kept example, not the examples."""
 
     step: Literal["exact_dedup"] = "exact_dedup"
+    holds_all = False
+    groups_duplicates = True
     fields: FieldList = ["instruction", "input", "output"]
 
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:

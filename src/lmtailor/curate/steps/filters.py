@@ -8,17 +8,16 @@ the model to invent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from lmtailor.core.records import Example
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import RecordStep, StepContext
 from lmtailor.text.signals import WORD, foreign_language, garbage_ratio, parrots, repeated_ngram_ratio, unseen_context
 
 
-class Filter(Step):
+class Filter(RecordStep):
     """Each check can be switched off by setting it to null/false."""
 
     step: Literal["filter"] = "filter"
@@ -72,10 +71,9 @@ class Filter(Step):
             return "language", f"the instruction is in {lang}, not {', '.join(self.languages)}"
         return None
 
-    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
-        for ex in examples:
-            failed = self.check(ex)
-            if failed is None:
-                yield ex
-            else:
-                ctx.drop(ex, *failed)
+    def process(self, ex: Example, ctx: StepContext) -> Example | None:
+        failed = self.check(ex)
+        if failed is None:
+            return ex
+        ctx.drop(ex, *failed)
+        return None

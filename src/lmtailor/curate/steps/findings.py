@@ -11,18 +11,16 @@ records. A findings file anywhere else (written by hand, or by another tool) is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from lmtailor.audit.finding import SEVERITIES, Severity
-from lmtailor.audit.run import INDEX
 from lmtailor.core import rundir
 from lmtailor.core.io import read_jsonl
 from lmtailor.core.records import Example
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import RecordStep, StepContext
 
 
 class Rule(BaseModel):
@@ -38,12 +36,13 @@ class Rule(BaseModel):
         return self.check in ("*", finding["check"]) and rank(finding["severity"]) >= rank(self.min_severity)
 
 
-class Findings(Step):
+class Findings(RecordStep):
     """The first matching rule decides; drop beats quarantine when several findings match."""
 
     step: Literal["findings"] = "findings"
     path: Path | None = Field(None, description="findings.jsonl of an audit; `audit --fix` fills it in")
     rules: list[Rule] = Field(default_factory=lambda: [Rule()], min_length=1)
+    _decided: dict[str, tuple[str, dict]] = PrivateAttr(default_factory=dict)
 
     def decisions(self) -> dict[str, tuple[str, dict]]:
         """Record id -> (action, the finding that decided it)."""
@@ -62,23 +61,24 @@ class Findings(Step):
                 decided[f["id"]] = (rule.action, f)
         return decided
 
-    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
-        decided = self.decisions()
-        for ex in examples:
-            verdict = decided.get(ex.id)
-            if verdict is None:
-                yield ex
-                continue
-            action, f = verdict
-            detail = f"{f['severity']} {f['check']} finding: {f['message']}"
-            if action == "drop":
-                ctx.drop(ex, f"audit:{f['check']}", detail)
-            else:
-                ctx.drop(ex, "quarantine", detail, record=ex.to_json())
+    def setup(self, ctx: StepContext) -> None:
+        self._decided = self.decisions()
+
+    def process(self, ex: Example, ctx: StepContext) -> Example | None:
+        verdict = self._decided.get(ex.id)
+        if verdict is None:
+            return ex
+        action, f = verdict
+        detail = f"{f['severity']} {f['check']} finding: {f['message']}"
+        if action == "drop":
+            ctx.drop(ex, f"audit:{f['check']}", detail)
+        else:
+            ctx.quarantine(ex, detail)
+        return None
 
 
 def _require_finished_audit(path: Path) -> None:
     """Refuse an audit's findings.jsonl unless the audit that wrote it finished (see the module's docstring)."""
-    folder = path.parent
-    if path.name == "findings.jsonl" and ((folder / INDEX).exists() or (folder / rundir.LOCK).exists()):
-        rundir.require_complete(folder, INDEX, "audit")
+    audit = rundir.AuditFolder(path.parent)
+    if path.name == audit.FINDINGS and (audit.index.exists() or (audit.path / rundir.LOCK).exists()):
+        audit.require_complete()

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from lmtailor.core.inputs import InputSpec
 from lmtailor.core.records import Example
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import SetStep, StepContext
 
 
 class MixSource(InputSpec):
@@ -22,9 +22,8 @@ class MixSource(InputSpec):
     max: int | None = Field(None, ge=0)
 
 
-class Mix(Step):
+class Mix(SetStep):
     step: Literal["mix"] = "mix"
-    whole_set = True
     sources: list[MixSource] = Field(min_length=1)
     ratio: float = Field(0.2, gt=0, lt=1, description="share of general data in the result")
     seed: int = 0

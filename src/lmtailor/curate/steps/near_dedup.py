@@ -10,15 +10,15 @@ from pydantic import Field
 from lmtailor.core.fields import FieldList
 from lmtailor.core.records import Example
 from lmtailor.curate.clusters import KeepPolicy, drop_duplicates
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import SetStep, StepContext
 from lmtailor.text.minhash import MAX_NGRAM, MinHasher, Shingler, near_duplicate_pairs
 
 
-class NearDedup(Step):
+class NearDedup(SetStep):
     """Drops examples whose estimated Jaccard similarity to another reaches `threshold`."""
 
     step: Literal["near_dedup"] = "near_dedup"
-    whole_set = True
+    groups_duplicates = True
     fields: FieldList = ["instruction", "input", "output"]
     threshold: float = Field(0.8, gt=0, lt=1)
     num_perm: int = Field(128, ge=16, le=1024)

@@ -7,16 +7,16 @@ learns SQL, not spacing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import Literal
 
 import sqlglot
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
 from sqlglot.errors import SqlglotError
 
 from lmtailor.core.records import Example
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import RecordStep, StepContext
 from lmtailor.sql.canonical import canonical_sql
 from lmtailor.text.cleaning import DEFAULT_PLACEHOLDERS, repair_unicode, strip_control, tidy_whitespace
 
@@ -36,7 +36,7 @@ class SqlOptions(BaseModel):
         return v
 
 
-class Normalize(Step):
+class Normalize(RecordStep):
     """Repairs text in every field; blanks placeholders; optional canonical SQL and answer template."""
 
     step: Literal["normalize"] = "normalize"
@@ -48,6 +48,9 @@ class Normalize(Step):
     output_placeholders: list[str] = ["<nooutput>", "<no output>"]
     sql: SqlOptions | None = None
     answer_template: str | None = None
+    _fixes: list[tuple[str, Callable[[str], str]]] = PrivateAttr(default_factory=list)
+    _blank_in: set[str] = PrivateAttr(default_factory=set)
+    _blank_out: set[str] = PrivateAttr(default_factory=set)
 
     @field_validator("answer_template")
     @classmethod
@@ -66,21 +69,23 @@ class Normalize(Step):
             fixes.append(("whitespace", tidy_whitespace))
         return fixes
 
-    def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
-        fixes = self._text_fixes()
-        blank_in = {p.casefold() for p in self.placeholders}
-        blank_out = {p.casefold() for p in self.output_placeholders}
-        for ex in examples:
-            for reason, fix in fixes:
-                _apply(ex, ctx, reason, fix, ("system", "instruction", "input", "output"))
-            if ex.input and ex.input.strip().casefold() in blank_in:
-                _apply(ex, ctx, "placeholder_input", lambda _: "", ("input",))
-            _apply(ex, ctx, "placeholder_output", lambda t: "" if t.strip().casefold() in blank_out else t, ("output",))
-            if self.sql is not None and not self._sql(ex, ctx):
-                continue
-            if self.answer_template is not None:
-                _apply(ex, ctx, "template", self._templated, ("output",))
-            yield ex
+    def setup(self, ctx: StepContext) -> None:
+        self._fixes = self._text_fixes()
+        self._blank_in = {p.casefold() for p in self.placeholders}
+        self._blank_out = {p.casefold() for p in self.output_placeholders}
+
+    def process(self, ex: Example, ctx: StepContext) -> Example | None:
+        for reason, fix in self._fixes:
+            _apply(ex, ctx, reason, fix, ("system", "instruction", "input", "output"))
+        if ex.input and ex.input.strip().casefold() in self._blank_in:
+            _apply(ex, ctx, "placeholder_input", lambda _: "", ("input",))
+        blank_out = self._blank_out
+        _apply(ex, ctx, "placeholder_output", lambda t: "" if t.strip().casefold() in blank_out else t, ("output",))
+        if self.sql is not None and not self._sql(ex, ctx):
+            return None
+        if self.answer_template is not None:
+            _apply(ex, ctx, "template", self._templated, ("output",))
+        return ex
 
     def _sql(self, ex: Example, ctx: StepContext) -> bool:
         """Canonicalise SQL answers; False when an answer does not parse and the recipe drops those."""

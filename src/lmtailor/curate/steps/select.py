@@ -17,7 +17,7 @@ from pydantic import Field
 from lmtailor.core.fields import FieldList
 from lmtailor.core.records import Example
 from lmtailor.curate.clusters import score_of
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import SetStep, StepContext
 from lmtailor.text.embeddings import embed
 
 
@@ -26,9 +26,9 @@ def default_score(ex: Example) -> float:
     return math.log1p(min(len(ex.field("output").split()), 400))
 
 
-class Select(Step):
+class Select(SetStep):
     step: Literal["select"] = "select"
-    whole_set = True
+    keeps_a_share = True
     n: int = Field(ge=1)
     min_distance: float = Field(0.1, ge=0, le=2)
     score_field: str | None = None

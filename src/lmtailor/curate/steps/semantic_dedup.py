@@ -14,7 +14,7 @@ from pydantic import Field
 from lmtailor.core.fields import FieldList
 from lmtailor.core.records import Example
 from lmtailor.curate.clusters import KeepPolicy, drop_duplicates
-from lmtailor.curate.step import Step, StepContext
+from lmtailor.curate.step import SetStep, StepContext
 from lmtailor.text.embeddings import embed
 
 
@@ -31,11 +31,11 @@ def similar_pairs(vecs: np.ndarray, threshold: float, top_k: int) -> tuple[np.nd
     return arr[:, :2].astype(np.int64), arr[:, 2]
 
 
-class SemanticDedup(Step):
+class SemanticDedup(SetStep):
     """Drops examples whose cosine similarity to another reaches `threshold` (exact nearest-neighbour search)."""
 
     step: Literal["semantic_dedup"] = "semantic_dedup"
-    whole_set = True
+    groups_duplicates = True
     fields: FieldList = ["instruction", "input"]
     threshold: float = Field(0.95, gt=0, le=1)
     top_k: int = Field(10, ge=1)

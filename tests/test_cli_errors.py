@@ -213,10 +213,11 @@ def test_an_unwritable_audit_file_is_reported_with_its_path(tmp_path: Path, data
 
 
 def test_recipe_and_config_limits_refuse_what_would_overflow(tmp_path: Path) -> None:
-    from lmtailor.curate.recipe import Recipe, RecipeError
+    from lmtailor.core.config import ConfigError
+    from lmtailor.curate.recipe import Recipe
     from lmtailor.train.config import TrainConfig
 
-    with pytest.raises(RecipeError, match="max_record_mb"):
+    with pytest.raises(ConfigError, match="max_record_mb"):
         Recipe.parse({"inputs": ["x.jsonl"], "max_record_mb": float("inf")})
     with pytest.raises(ValueError, match="max_steps"):
         TrainConfig.model_validate({"train": [{"path": "x.jsonl"}], "max_steps": 0})

@@ -19,9 +19,10 @@ from rich.text import Text
 
 from lmtailor.audit.finding import SEVERITIES
 from lmtailor.core import rundir
+from lmtailor.core.config import ConfigError
 from lmtailor.core.io import ON_ERROR, DataError, ReadOptions, read_examples, write_examples
 from lmtailor.core.records import FORMATS, RecordError
-from lmtailor.curate.recipe import Recipe, RecipeError, default_step
+from lmtailor.curate.recipe import Recipe, default_step
 
 app = typer.Typer(
     help="lmtailor: adapt an open LLM to your task on limited hardware. Start with the data: "
@@ -49,7 +50,7 @@ def _reported(*expected: type[Exception]) -> Iterator[None]:
         yield
     except ValidationError as e:
         _fail("; ".join(f"{'.'.join(map(str, d['loc'])) or 'value'}: {d['msg']}" for d in e.errors()))
-    except (RecipeError, DataError, RecordError, *expected) as e:
+    except (ConfigError, DataError, RecordError, *expected) as e:
         _fail(str(e))
     except OSError as e:  # PermissionError, NotADirectoryError, IsADirectoryError, a full disk, ...
         where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from lmtailor.core import rundir
+from lmtailor.core.config import ConfigError
 from lmtailor.core.io import DataError, parse_json, raw_records
 from lmtailor.core.records import RecordError
-from lmtailor.curate.recipe import Recipe, RecipeError
+from lmtailor.curate.recipe import Recipe
 
 # A record index as the run writes it in ids: `-1`, `+3`, `03` or `３` would name no record, or another one;
 # past 18 digits it would be past the end of any file (and past what int() reads, at 4,300).
@@ -64,7 +65,7 @@ def explain(run_dir: Path | str, example_id: str) -> History:
     manifest = rundir.require_complete(run, "manifest.json", "curate")
     try:
         recipe = Recipe.parse(manifest.get("recipe"), "its recipe")  # type: ignore[arg-type]
-    except RecipeError as e:
+    except ConfigError as e:
         raise rundir.RunFolderError(run / "manifest.json", f"is not a curate manifest: {e}") from None
     h = History(example_id)
     for e in _entries(run / "ledger.jsonl", _LEDGER_KEYS):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lmtailor.core.config import read_mapping
+from lmtailor.core.config import ConfigError, load_config, validate_config
 from lmtailor.core.inputs import InputSpec
 from lmtailor.core.io import DataError, OnError, container_of
 from lmtailor.core.records import Format
@@ -56,10 +56,6 @@ STEP_NAMES = (
 # The files a curate run writes besides its output: an output of the same name would overwrite one of them.
 RUN_FILES = ("manifest.json", "ledger.jsonl", "rejects.jsonl", "clusters.jsonl", "quarantine.jsonl")
 NEED_RECIPE = ("decontaminate", "mix", "select", "findings", "classify")
-
-
-class RecipeError(ValueError):
-    """A recipe that does not validate; the message names the file and the field."""
 
 
 class Recipe(BaseModel):
@@ -111,43 +107,18 @@ class Recipe(BaseModel):
     @classmethod
     def load(cls, path: Path | str, overrides: dict[str, Any] | None = None) -> Recipe:
         """Read a YAML recipe; relative data paths are taken from the recipe's folder."""
-        path = Path(path)
-        try:
-            data = read_mapping(path, "a recipe is a mapping with inputs, steps, ...")
-        except ValueError as e:
-            raise RecipeError(str(e)) from None
-        data.update(overrides or {})
-        recipe = cls.parse(data, str(path))
-        return recipe.relative_to(path.parent)
+        return load_config(cls, Path(path), "recipe", "a recipe is a mapping with inputs, steps, ...", overrides)
 
     @classmethod
     def parse(cls, data: dict[str, Any], origin: str = "recipe") -> Recipe:
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            lines = [f"  {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
-            raise RecipeError(f"{origin} is not a valid recipe:\n" + "\n".join(lines)) from None
-
-    def relative_to(self, base: Path) -> Recipe:
-        """Resolve the relative paths of the inputs and of every file a step reads against `base`."""
-
-        def fix(spec: Any) -> None:
-            if not spec.path.is_absolute():
-                spec.path = base / spec.path
-
-        for spec in self.inputs:
-            fix(spec)
-        for step in self.steps:
-            for spec in step.data_files():
-                fix(spec)
-        return self
+        return validate_config(cls, data, origin, "recipe")
 
 
 def default_step(name: str) -> dict[str, Any]:
     """The recipe entry for a step named on the command line, with its defaults."""
     if name not in STEP_NAMES or name in ("decontaminate", "mix", "select"):
         usable = [n for n in STEP_NAMES if n not in ("decontaminate", "mix", "select")]
-        raise RecipeError(
+        raise ConfigError(
             f"--steps takes {', '.join(usable)}; decontaminate, mix and select need a recipe "
             f"(they name other datasets or a size)"
         )

@@ -24,11 +24,11 @@ from transformers import PrinterCallback, set_seed
 
 from lmtailor.core import rundir
 from lmtailor.core.cachedir import cache_dir
-from lmtailor.core.io import ReadOptions, atomic_path, read_examples, write_jsonl
+from lmtailor.core.io import atomic_path, write_jsonl
 from lmtailor.core.progress import console, make_progress
 from lmtailor.core.records import Example
 from lmtailor.prompting.template import Template
-from lmtailor.train.config import DataSpec, TrainConfig
+from lmtailor.train.config import TrainConfig
 from lmtailor.train.data import Batches, bucket, pack, rows_in_batches, tokenize, unwrap
 from lmtailor.train.model import TrainError, load_model, load_tokenizer, model_dir
 from lmtailor.train.trainer import (
@@ -166,15 +166,11 @@ def _claim(out: Path, cfg: TrainConfig, restart: bool) -> None:
     _write_json(saved, current)
 
 
-def _read(spec: DataSpec) -> list[Example]:
-    return list(read_examples(spec.path, ReadOptions(format=spec.format, columns=spec.columns)))  # type: ignore[arg-type]
-
-
 def _split(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
     """Train and held-out examples: the eval files, or a seeded `eval_fraction` of the training data."""
-    train = [ex for spec in cfg.train for ex in _read(spec)]
+    train = [ex for spec in cfg.train for ex in spec.read()]
     if cfg.eval:
-        return train, [ex for spec in cfg.eval for ex in _read(spec)]
+        return train, [ex for spec in cfg.eval for ex in spec.read()]
     held = round(len(train) * cfg.eval_fraction)
     order = list(range(len(train)))
     random.Random(cfg.seed).shuffle(order)

@@ -301,7 +301,7 @@ def _specs(inputs: list[Path], format: str | None, columns: dict[str, str]) -> l
     ]
 
 
-# Backend options shared by the LLM verbs (judge, synth); each maps to a field of llm.config.BackendConfig.
+# Backend options shared by the LLM verbs (judge, synth); each maps to a field of a backend config (llm.config).
 BACKENDS = ("llamacpp", "openai", "transformers")
 BackendOpt = Annotated[
     str,
@@ -334,17 +334,16 @@ def _backend(
     rate_limit: float | None,
     cache: bool,
 ) -> dict[str, Any]:
-    """The recipe's `backend` block for the backend flags."""
-    return {
-        "kind": kind,
-        "model": model,
-        "lora": lora,
-        "base_url": base_url,
-        "api_key_env": api_key_env,
-        "concurrency": concurrency,
-        "rate_limit": rate_limit,
-        "cache": cache,
-    }
+    """The recipe's `backend` block for the backend flags: those `kind` takes, and any other that was set, which
+    the kind's config then refuses rather than the run ignoring it."""
+    from lmtailor.llm.config import BACKEND_CONFIGS, OpenAIConfig
+
+    takes = BACKEND_CONFIGS[kind].model_fields
+    server = OpenAIConfig.model_fields  # the flags' defaults: all but --lora are the server's settings
+    flags = {"model": model, "lora": lora, "base_url": base_url, "api_key_env": api_key_env,
+             "concurrency": concurrency, "rate_limit": rate_limit, "cache": cache}  # fmt: skip
+    unset = {k for k, v in flags.items() if v is None or (k in server and v == server[k].default)}
+    return {"kind": kind, **{k: v for k, v in flags.items() if k in takes or k not in unset}}
 
 
 def _expectations(pairs: list[str]) -> dict[str, float]:

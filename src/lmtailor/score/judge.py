@@ -28,7 +28,7 @@ from lmtailor.core.records import FIELDS, Example
 from lmtailor.curate.provenance import provenance, step_llm, template_id
 from lmtailor.curate.step import FileRef, Step, StepContext
 from lmtailor.llm.client import LLM
-from lmtailor.llm.config import BackendConfig
+from lmtailor.llm.config import BackendConfig, LlamaCppConfig
 from lmtailor.llm.types import GenParams
 from lmtailor.score.rubrics import (
     Rubric,
@@ -254,7 +254,7 @@ class Judge(Step):
 
     step: Literal["judge"] = "judge"
     whole_set = True  # one batch per rubric: one progress bar with tokens/s, the cache committed per batch
-    backend: BackendConfig = BackendConfig()
+    backend: BackendConfig = LlamaCppConfig()
     rubrics: list[str | Rubric] = Field(default_factory=lambda: ["helpfulness", "correctness"], min_length=1)
     rubrics_file: FileRef | None = None
     field: str = "output"  # the answer judged: a standard field or one the records carry (a model's output)

@@ -178,7 +178,8 @@ def train_arm(arm: str, minutes: float, epochs: float, lr: float | None, rank: i
         "evaluate": EvalConfig(task=TaskConfig(metric="sql", max_new_tokens=128)).model_dump(),
     })  # fmt: skip
     manifest = train(cfg)
-    _save(arm, {k: manifest[k] for k in ("data", "training", "before", "after", "changes")})
+    assert manifest is not None  # one process: it writes
+    _save(arm, manifest.model_dump(mode="json", include={"data", "training", "before", "after", "changes"}))
 
 
 def speed(steps: int, batch_size: int, max_length: int) -> None:

@@ -103,7 +103,7 @@ def few_shot(shots: int = 3, seed: int = 0) -> None:
     repeated in every shot, a prompt of the largest schemas would outgrow the model's context."""
     from lmtailor.core.progress import make_progress
     from lmtailor.evaluate.task import TaskConfig, score_answers
-    from lmtailor.llm.config import BackendConfig, open_llm
+    from lmtailor.llm.config import LlamaCppConfig, open_llm
     from lmtailor.llm.types import GenParams
 
     train, test = _examples("train"), _examples("test")
@@ -122,7 +122,7 @@ def few_shot(shots: int = 3, seed: int = 0) -> None:
         prompts.append(turns)
     start = time.perf_counter()
     with make_progress() as progress:
-        llm = open_llm(BackendConfig(cache=False), progress)
+        llm = open_llm(LlamaCppConfig(cache=False), progress)
         # The shots' answers are one line each; the base model goes on after its query with more of them
         answers = llm.generate(prompts, GenParams(max_tokens=128, temperature=0.0, stop=["\n"]), f"{shots}-shot")
     result = score_answers(test, [a.text for a in answers], TaskConfig(metric="sql"))
@@ -178,7 +178,8 @@ def train_arm(arm: str, minutes: float, epochs: float, lr: float | None, rank: i
         "evaluate": EvalConfig(task=TaskConfig(metric="sql", max_new_tokens=128)).model_dump(),
     })  # fmt: skip
     manifest = train(cfg)
-    _save(arm, {k: manifest[k] for k in ("data", "training", "before", "after", "changes")})
+    assert manifest is not None  # one process: it writes
+    _save(arm, manifest.model_dump(mode="json", include={"data", "training", "before", "after", "changes"}))
 
 
 def speed(steps: int, batch_size: int, max_length: int) -> None:

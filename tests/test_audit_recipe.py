@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 from lmtailor.audit.checks import registry
 from lmtailor.audit.checks.balance import Balance
 from lmtailor.audit.checks.duplicates import Duplicates
-from lmtailor.audit.recipe import AuditRecipe, AuditRecipeError
+from lmtailor.audit.recipe import AuditRecipe
 from lmtailor.cli import app
+from lmtailor.core.config import ConfigError
 from lmtailor.core.io import read_jsonl
 
 runner = CliRunner()
@@ -72,17 +73,17 @@ def test_the_example_recipe_names_every_check() -> None:
 )
 def test_a_bad_recipe_names_the_file_and_the_field(tmp_path: Path, text: str, field: str, problem: str) -> None:
     path = _write(tmp_path / "audit.yaml", text)
-    with pytest.raises(AuditRecipeError) as e:
+    with pytest.raises(ConfigError) as e:
         AuditRecipe.load(path)
     assert str(e.value).startswith(f"{path} is not a valid audit recipe:\n")
     assert f"  {field}: " in str(e.value) and problem in str(e.value)
 
 
 def test_a_file_that_is_no_recipe_is_named(tmp_path: Path) -> None:
-    with pytest.raises(AuditRecipeError, match=f"^{re.escape(str(tmp_path / 'missing.yaml'))}: "):
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(tmp_path / 'missing.yaml'))}: "):
         AuditRecipe.load(tmp_path / "missing.yaml")
     listed = _write(tmp_path / "list.yaml", "- check: claims\n")
-    with pytest.raises(AuditRecipeError, match=r"list\.yaml: an audit recipe is a mapping with a `checks` list"):
+    with pytest.raises(ConfigError, match=r"list\.yaml: an audit recipe is a mapping with a `checks` list"):
         AuditRecipe.load(listed)
 
 
@@ -98,7 +99,7 @@ def test_the_command_line_amends_a_recipe(tmp_path: Path) -> None:
     balance, duplicates = amended.checks
     assert isinstance(balance, Balance) and balance.expect == {"refusal": 0.05} and balance.max_refusal_rate == 0.3
     assert isinstance(duplicates, Duplicates) and [s.path for s in duplicates.eval] == [tmp_path / "eval.jsonl"]
-    with pytest.raises(AuditRecipeError, match="unknown check\\(s\\) nope; choose from broken_fields, balance"):
+    with pytest.raises(ConfigError, match="unknown check\\(s\\) nope; choose from broken_fields, balance"):
         AuditRecipe.from_command_line(path, ["balance", "nope"], {}, [])
 
 

@@ -15,9 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
+from lmtailor.core.config import ConfigError
 from lmtailor.core.io import DataError, read_jsonl
 from lmtailor.curate.pipeline import Run, curate
-from lmtailor.curate.recipe import Recipe, RecipeError
+from lmtailor.curate.recipe import Recipe
 from lmtailor.score.classifier import QualityClassifier, TrainingSource, train
 
 pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
@@ -163,7 +164,7 @@ def test_training_errors_name_the_problem(data, tmp_path: Path) -> None:
     ],
 )
 def test_recipe_errors(step: dict[str, Any], message: str) -> None:
-    with pytest.raises(RecipeError, match=message):
+    with pytest.raises(ConfigError, match=message):
         Recipe.parse({"inputs": ["x.jsonl"], "steps": [step]})
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -213,10 +214,11 @@ def test_an_unwritable_audit_file_is_reported_with_its_path(tmp_path: Path, data
 
 
 def test_recipe_and_config_limits_refuse_what_would_overflow(tmp_path: Path) -> None:
-    from lmtailor.curate.recipe import Recipe, RecipeError
+    from lmtailor.core.config import ConfigError
+    from lmtailor.curate.recipe import Recipe
     from lmtailor.train.config import TrainConfig
 
-    with pytest.raises(RecipeError, match="max_record_mb"):
+    with pytest.raises(ConfigError, match="max_record_mb"):
         Recipe.parse({"inputs": ["x.jsonl"], "max_record_mb": float("inf")})
     with pytest.raises(ValueError, match="max_steps"):
         TrainConfig.model_validate({"train": [{"path": "x.jsonl"}], "max_steps": 0})
@@ -229,3 +231,38 @@ def test_a_hand_written_findings_file_with_a_bad_line_is_named(tmp_path: Path) -
     bad.write_text('{"id": "x:0"}\n{"id": \n')
     with pytest.raises(DataError, match=r"findings\.jsonl: line 2 is not JSON"):
         list(read_jsonl(bad))
+
+
+def test_each_backend_kind_takes_its_own_settings(tmp_path: Path, data: Path) -> None:
+    """A recipe's backend block and the backend flags reach the kind's config, which refuses a setting of another
+    kind (a llama.cpp run would ignore a server URL) before any model loads or any request goes out."""
+    from lmtailor.core.config import ConfigError
+    from lmtailor.curate.recipe import Recipe
+    from lmtailor.llm.config import LlamaCppConfig, OpenAIConfig
+
+    def backend(block: object) -> object:
+        recipe = Recipe.parse({"inputs": ["x.jsonl"], "steps": [{"step": "judge", "backend": block}]})
+        return recipe.steps[0].backend  # type: ignore[attr-defined]
+
+    assert backend({}) == LlamaCppConfig() and backend({"model": "m.gguf"}) == LlamaCppConfig(model="m.gguf")
+    assert backend({"kind": "openai", "base_url": "http://h/v1", "model": "m"}) == OpenAIConfig(
+        base_url="http://h/v1", model="m"
+    )
+    for block, problem in [
+        ({"kind": "llamacpp", "base_url": "http://h/v1"}, "backend.llamacpp.base_url: Extra inputs are not permitted"),
+        ({"kind": "transformers", "n_ctx": 4096}, "backend.transformers.n_ctx: Extra inputs are not permitted"),
+        ({"kind": "vllm"}, "steps.0.judge.backend: kind should be 'llamacpp', 'openai' or 'transformers'"),
+    ]:  # fmt: skip
+        with pytest.raises(ConfigError, match=re.escape(problem)):
+            backend(block)
+    args = ["judge", str(data), "--out", str(tmp_path / "run"), "--no-progress"]
+    for flags, problem in [
+        (["--backend", "openai", "--model", "m"], "the openai backend needs base_url and model"),
+        (["--backend", "openai", "--base-url", "http://h/v1", "--model", "m", "--lora", "a.gguf"],
+         "lora takes a GGUF adapter for the llamacpp backend, not openai; serve a merged model"),
+        (["--concurrency", "8"], "steps.0.judge.backend.llamacpp.concurrency: Extra inputs are not permitted"),
+    ]:  # fmt: skip
+        result = runner.invoke(app, [*args, *flags])
+        assert result.exit_code == 2 and "error: command line is not a valid recipe:" in result.output
+        assert problem in result.output
+    assert not (tmp_path / "run").exists()

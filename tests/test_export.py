@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from lmtailor.cli import app
 from lmtailor.llm.backend import gemma_chat
-from lmtailor.llm.config import BackendConfig, open_backend
+from lmtailor.llm.config import LlamaCppConfig, TransformersConfig, open_backend
 from lmtailor.llm.convert import embedded_hf_dir
 from lmtailor.llm.llamacpp import LlamaCppBackend
 from lmtailor.llm.transformers_backend import TransformersBackend
@@ -142,7 +142,7 @@ def gguf_lora(tuned: PeftModel, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.fixture(scope="module")
 def served(gguf_lora: Path) -> Iterator[Any]:
-    backend = open_backend(BackendConfig(lora=str(gguf_lora), n_ctx=512))
+    backend = open_backend(LlamaCppConfig(lora=str(gguf_lora), n_ctx=512))
     yield backend
     backend.close()
 
@@ -224,18 +224,20 @@ def test_llama_cpp_with_the_adapter_answers_as_the_tuned_model(served: Any, merg
 
 
 def test_backend_config_and_cli_flag_reach_the_backend(tmp_path: Path) -> None:
-    """`--lora` becomes BackendConfig.lora, which open_backend hands to llama.cpp (served above); a missing
+    """`--lora` becomes LlamaCppConfig.lora, which open_backend hands to llama.cpp (served above); a missing
     file or a backend that cannot take a GGUF adapter is a clear error, from the library and the CLI alike."""
     missing = tmp_path / "missing.gguf"
     with pytest.raises(BackendError, match="no such GGUF LoRA file"):
-        open_backend(BackendConfig(lora=str(missing)))
+        open_backend(LlamaCppConfig(lora=str(missing)))
     with pytest.raises(ValueError, match="llamacpp backend, not transformers"):
-        open_backend(BackendConfig(kind="transformers", lora=str(missing)))
+        TransformersConfig(lora=str(missing))
     data = tmp_path / "data.jsonl"
     data.write_text(json.dumps({"instruction": PAIRS[0][0], "input": "", "output": PAIRS[0][1]}) + "\n")
     args = ["judge", str(data), "--out", str(tmp_path / "run"), "--no-reasons", "--no-progress", "--lora", str(missing)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0 and "no such GGUF LoRA file" in result.output
+    result = CliRunner().invoke(app, [*args, "--backend", "transformers"])
+    assert result.exit_code == 2 and "llamacpp backend, not transformers" in result.output
 
 
 def test_rank_stabilised_and_per_module_scales_are_folded_into_b(tmp_path: Path) -> None:

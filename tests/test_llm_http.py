@@ -18,7 +18,7 @@ from llm_support import free_port, llama_server, server_backend  # noqa: F401 - 
 
 from lmtailor.llm.cache import ResponseCache
 from lmtailor.llm.client import LLM
-from lmtailor.llm.config import PRICES, BackendConfig, open_backend
+from lmtailor.llm.config import PRICES, OpenAIConfig, open_backend
 from lmtailor.llm.openai_http import OpenAIBackend, _retry_after_seconds
 from lmtailor.llm.types import BackendError, GenParams
 
@@ -236,10 +236,10 @@ def test_cost_is_accounted_from_the_servers_usage_and_a_rerun_costs_nothing(
 
 
 def test_the_price_table_fills_in_known_models_and_a_url_is_required() -> None:
-    cfg = BackendConfig(kind="openai", base_url="http://127.0.0.1:1/v1", model="gpt-4o-mini")
+    cfg = OpenAIConfig(base_url="http://127.0.0.1:1/v1", model="gpt-4o-mini")
     assert open_backend(cfg).price == PRICES["gpt-4o-mini"]
     with pytest.raises(ValueError, match="needs base_url and model"):
-        open_backend(BackendConfig(kind="openai", model="gpt-4o-mini"))
+        OpenAIConfig(model="gpt-4o-mini")
 
 
 def test_the_real_server_explains_a_wrong_path_and_a_schema_dialect_it_does_not_speak(

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
+from lmtailor.core.config import resolve_paths
 from lmtailor.core.io import read_jsonl
 from lmtailor.curate.pipeline import curate
 from lmtailor.curate.recipe import Recipe
@@ -153,11 +154,11 @@ steps:
   - {{step: near_dedup, threshold: 0.9}}
   - {{step: filter}}
 """)
-    judge = Recipe.parse({"inputs": [{"path": str(sample)}], "steps": [
+    judge = resolve_paths(Recipe.parse({"inputs": [{"path": str(sample)}], "steps": [
         {"step": "judge", "rubrics": ["concise"], "rubrics_file": "rubrics.yaml"},
         {"step": "judge", "against": {"path": "eval.jsonl"}},
         {"step": "classify", "train": [{"path": "eval.jsonl", "label": "good"}, {"path": "b.jsonl", "label": "bad"}]},
-    ]}).relative_to(tmp_path)  # fmt: skip
+    ]}), tmp_path)  # fmt: skip
     assert [[f.path for f in s.data_files()] for s in judge.steps] == [
         [tmp_path / "rubrics.yaml"],
         [tmp_path / "eval.jsonl"],

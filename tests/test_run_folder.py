@@ -18,9 +18,10 @@ import pytest
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
+from lmtailor.core.config import ConfigError
 from lmtailor.core.io import DataError
 from lmtailor.curate.pipeline import curate
-from lmtailor.curate.recipe import Recipe, RecipeError
+from lmtailor.curate.recipe import Recipe
 
 runner = CliRunner()
 ENV = {**os.environ, "LMTAILOR_NO_PROGRESS": "1"}
@@ -162,7 +163,7 @@ def test_stale_temporaries_of_a_killed_write_are_removed(tmp_path: Path) -> None
 
 
 def test_recipe_output_names_are_checked_where_recipes_are_parsed() -> None:
-    with pytest.raises(RecipeError, match="output is a file name inside the run folder"):
+    with pytest.raises(ConfigError, match="output is a file name inside the run folder"):
         Recipe.parse({"inputs": ["x.jsonl"], "output": ""})
 
 

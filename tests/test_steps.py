@@ -255,20 +255,20 @@ def test_select_keeps_best_diverse(tmp_path: Path, alpaca_head: list[Example]) -
 
 
 def test_recipe_errors_name_the_field(tmp_path: Path) -> None:
-    from lmtailor.curate.recipe import RecipeError
+    from lmtailor.core.config import ConfigError
 
     bad = tmp_path / "r.yaml"
     bad.write_text(
         "inputs: [a.jsonl]\nsteps:\n  - step: near_dedup\n    threshold: 3\n    ngram: 9\n  - step: nope\n"
         "  - step: filter\n    languages: [en, xx]\n"
     )
-    with pytest.raises(RecipeError) as e:
+    with pytest.raises(ConfigError) as e:
         Recipe.load(bad)
     msg = str(e.value)
     assert str(bad) in msg and "steps.0.near_dedup.threshold" in msg and "steps.1" in msg
     assert "steps.0.near_dedup.ngram" in msg  # the shingler has mixing constants for 8 positions
     assert "steps.2.filter.languages" in msg and "xx" in msg
-    with pytest.raises(RecipeError, match=r"distinct file names.*train is used twice"):
+    with pytest.raises(ConfigError, match=r"distinct file names.*train is used twice"):
         Recipe.parse({"inputs": ["a/train.jsonl", "b/train.jsonl"]})
 
 

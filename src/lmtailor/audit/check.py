@@ -72,8 +72,3 @@ class Check(BaseModel, ABC):
     @abstractmethod
     def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         """Yield findings made with `ctx`; put dataset-level numbers into `ctx.metrics`."""
-
-    def data_files(self) -> list[Any]:
-        """The files this check reads besides the dataset (an evaluation set), as objects with a `path`: an audit
-        recipe resolves their relative paths against its own folder."""
-        return []

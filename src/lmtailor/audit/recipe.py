@@ -8,18 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lmtailor.audit.check import Check
 from lmtailor.audit.checks import registry
-from lmtailor.core.config import read_mapping
+from lmtailor.core.config import ConfigError, load_config, validate_config
 
 _CHECKS = tuple(registry().values())
 AnyCheck = Annotated[Union[_CHECKS], Field(discriminator="check")]  # noqa: UP007 - built from the registry
-
-
-class AuditRecipeError(ValueError):
-    """An audit recipe that does not validate; the message names the file and the field."""
 
 
 class AuditRecipe(BaseModel):
@@ -42,20 +38,12 @@ class AuditRecipe(BaseModel):
     @classmethod
     def load(cls, path: Path | str) -> AuditRecipe:
         """Read a YAML audit recipe; relative paths of the files a check reads are taken from the recipe's folder."""
-        path = Path(path)
-        try:
-            data = read_mapping(path, "an audit recipe is a mapping with a `checks` list")
-        except ValueError as e:
-            raise AuditRecipeError(str(e)) from None
-        return cls.parse(data, str(path)).relative_to(path.parent)
+        expected = "an audit recipe is a mapping with a `checks` list"
+        return load_config(cls, Path(path), "audit recipe", expected)
 
     @classmethod
     def parse(cls, data: dict[str, Any], origin: str = "audit recipe") -> AuditRecipe:
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            lines = [f"  {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
-            raise AuditRecipeError(f"{origin} is not a valid audit recipe:\n" + "\n".join(lines)) from None
+        return validate_config(cls, data, origin, "audit recipe")
 
     @classmethod
     def from_command_line(
@@ -72,7 +60,7 @@ class AuditRecipe(BaseModel):
         listed = {c.name: c for c in recipe.checks}
         chosen = list(names) if names else list(listed)
         if unknown := [n for n in chosen if n not in available]:
-            raise AuditRecipeError(f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(available)}")
+            raise ConfigError(f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(available)}")
         entries = []
         for name in chosen:
             entry = listed[name].model_dump() if name in listed else {"check": name}
@@ -82,11 +70,3 @@ class AuditRecipe(BaseModel):
                 entry["eval"] = [{"path": p} for p in eval_paths]
             entries.append(entry)
         return cls.parse({"checks": entries}, "command line")
-
-    def relative_to(self, base: Path) -> AuditRecipe:
-        """Resolve the relative paths of every file a check reads against `base`."""
-        for check in self.checks:
-            for spec in check.data_files():
-                if not spec.path.is_absolute():
-                    spec.path = base / spec.path
-        return self

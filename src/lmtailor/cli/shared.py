@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
+from lmtailor.core.config import ConfigError
 from lmtailor.core.io import ON_ERROR, DataError
 from lmtailor.core.records import FORMATS, RecordError
-from lmtailor.curate.recipe import RecipeError
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -39,7 +39,7 @@ def reported(*expected: type[Exception]) -> Iterator[None]:
         yield
     except ValidationError as e:
         fail("; ".join(f"{'.'.join(map(str, d['loc'])) or 'value'}: {d['msg']}" for d in e.errors()))
-    except (RecipeError, DataError, RecordError, *expected) as e:
+    except (ConfigError, DataError, RecordError, *expected) as e:
         fail(str(e))
     except OSError as e:  # PermissionError, NotADirectoryError, IsADirectoryError, a full disk, ...
         where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
@@ -149,18 +149,17 @@ def backend_options(
     ] = None,
     cache: Annotated[bool, typer.Option(help="Reuse and store answers in the response cache.")] = True,
 ) -> dict[str, Any]:
-    """The backend options of the LLM verbs (judge, synth), as the recipe's `backend` block: each maps to a
-    field of llm.config.BackendConfig."""
-    return {
-        "kind": backend,
-        "model": model,
-        "lora": lora,
-        "base_url": base_url,
-        "api_key_env": api_key_env,
-        "concurrency": concurrency,
-        "rate_limit": rate_limit,
-        "cache": cache,
-    }
+    """The backend options of the LLM verbs (judge, synth), as the recipe's `backend` block: the flags `backend`'s
+    config (llm.config) takes, and any other that was set, which that config then refuses rather than the run
+    ignoring it."""
+    from lmtailor.llm.config import BACKEND_CONFIGS, OpenAIConfig
+
+    takes = BACKEND_CONFIGS[backend].model_fields
+    server = OpenAIConfig.model_fields  # the flags' defaults: all but --lora are the server's settings
+    flags = {"model": model, "lora": lora, "base_url": base_url, "api_key_env": api_key_env,
+             "concurrency": concurrency, "rate_limit": rate_limit, "cache": cache}  # fmt: skip
+    unset = {k for k, v in flags.items() if v is None or (k in server and v == server[k].default)}
+    return {"kind": backend, **{k: v for k, v in flags.items() if k in takes or k not in unset}}
 
 
 BACKEND = backend_options()  # the block the options give when none is set

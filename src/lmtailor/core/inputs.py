@@ -1,12 +1,13 @@
-"""Where a step reads another dataset from (an evaluation set, general data to mix in)."""
+"""Where a dataset is read from: a recipe's inputs, a step's other datasets (an evaluation set, general data to
+mix in), a training run's train and eval files."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from lmtailor.core.config import ConfigPath
 from lmtailor.core.io import OnError, ReadOptions, read_examples
 from lmtailor.core.records import Example, Format
 
@@ -15,7 +16,7 @@ class InputSpec(BaseModel):
     """A dataset file or `datasets` directory; `columns` renames source fields to a format's names."""
 
     model_config = ConfigDict(extra="forbid")
-    path: Path
+    path: ConfigPath
     format: Format | None = None
     columns: dict[str, str] = {}
 

@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from lmtailor.core import rundir
-from lmtailor.curate.recipe import Recipe, RecipeError
+from lmtailor.core.config import ConfigError
+from lmtailor.curate.recipe import Recipe
 
 # `in` is a keyword: the field is `in_` in Python and "in" in the file
 _STATS = ConfigDict(extra="forbid", validate_by_name=True, serialize_by_alias=True)
@@ -100,7 +101,7 @@ class Manifest(BaseModel):
         try:
             recipe = Recipe.parse(content.get("recipe"), "its recipe")  # type: ignore[arg-type]
             return cls.model_validate({**content, "recipe": recipe})
-        except RecipeError as e:
+        except ConfigError as e:
             problem = str(e)
         except ValidationError as e:
             problem = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())

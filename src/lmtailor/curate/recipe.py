@@ -5,18 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lmtailor.core.config import read_mapping
+from lmtailor.core.config import ConfigError, load_config, validate_config
 from lmtailor.core.inputs import InputSpec
 from lmtailor.core.io import DataError, OnError, container_of
 from lmtailor.core.records import Format
 from lmtailor.core.rundir import CurateFolder, plain_name
 from lmtailor.curate.registry import STEPS, AnyStep, needs_recipe
-
-
-class RecipeError(ValueError):
-    """A recipe that does not validate; the message names the file and the field."""
 
 
 class Recipe(BaseModel):
@@ -70,36 +66,11 @@ class Recipe(BaseModel):
     @classmethod
     def load(cls, path: Path | str, overrides: dict[str, Any] | None = None) -> Recipe:
         """Read a YAML recipe; relative data paths are taken from the recipe's folder."""
-        path = Path(path)
-        try:
-            data = read_mapping(path, "a recipe is a mapping with inputs, steps, ...")
-        except ValueError as e:
-            raise RecipeError(str(e)) from None
-        data.update(overrides or {})
-        recipe = cls.parse(data, str(path))
-        return recipe.relative_to(path.parent)
+        return load_config(cls, Path(path), "recipe", "a recipe is a mapping with inputs, steps, ...", overrides)
 
     @classmethod
     def parse(cls, data: dict[str, Any], origin: str = "recipe") -> Recipe:
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            lines = [f"  {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
-            raise RecipeError(f"{origin} is not a valid recipe:\n" + "\n".join(lines)) from None
-
-    def relative_to(self, base: Path) -> Recipe:
-        """Resolve the relative paths of the inputs and of every file a step reads against `base`."""
-
-        def fix(spec: Any) -> None:
-            if not spec.path.is_absolute():
-                spec.path = base / spec.path
-
-        for spec in self.inputs:
-            fix(spec)
-        for step in self.steps:
-            for spec in step.data_files():
-                fix(spec)
-        return self
+        return validate_config(cls, data, origin, "recipe")
 
 
 def default_step(name: str) -> dict[str, Any]:
@@ -107,7 +78,7 @@ def default_step(name: str) -> dict[str, Any]:
     if name not in STEPS or needs_recipe(name):
         usable = [n for n in STEPS if not needs_recipe(n)]
         *others, last = [n for n in STEPS if needs_recipe(n)]
-        raise RecipeError(
+        raise ConfigError(
             f"--steps takes {', '.join(usable)}; {', '.join(others)} and {last} need a recipe "
             f"(they name other datasets or a size)"
         )

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, model_validator
 from rich.progress import Progress
 
+from lmtailor.core.config import ConfigPath
 from lmtailor.core.io import dumps
 from lmtailor.core.progress import track
 from lmtailor.core.records import Example
@@ -78,7 +79,7 @@ class FileRef(BaseModel):
     """A file a step reads that is not a dataset (a saved classifier, a rubrics file); a bare path is accepted."""
 
     model_config = ConfigDict(extra="forbid")
-    path: Path
+    path: ConfigPath
 
     @model_validator(mode="before")
     @classmethod
@@ -98,9 +99,8 @@ class Step(BaseModel, ABC):
     keeps_a_share: ClassVar[bool] = False
 
     def data_files(self) -> list[Any]:
-        """The files this step reads besides its input, as objects with a `path`: a recipe resolves their
-        relative paths against its own folder, and the pipeline fingerprints their contents, so changing one
-        invalidates the checkpoints from this step on."""
+        """The files this step reads besides its input, as objects with a `path`: the pipeline fingerprints their
+        contents, so changing one invalidates the checkpoints from this step on."""
         return []
 
 

@@ -29,7 +29,7 @@ from lmtailor.curate.manifest import Manifest
 from lmtailor.curate.provenance import provenance, step_llm, template_id
 from lmtailor.curate.step import FileRef, SetStep, StepContext
 from lmtailor.llm.client import LLM
-from lmtailor.llm.config import BackendConfig
+from lmtailor.llm.config import BackendConfig, LlamaCppConfig
 from lmtailor.llm.types import GenParams
 from lmtailor.score.rubrics import (
     Rubric,
@@ -256,7 +256,7 @@ class Judge(SetStep):
     step: Literal["judge"] = "judge"
     # a set step though each grade is one record's: one batch per rubric, one progress bar with tokens/s, the
     # cache committed per batch
-    backend: BackendConfig = BackendConfig()
+    backend: BackendConfig = LlamaCppConfig()
     rubrics: list[str | Rubric] = Field(default_factory=lambda: ["helpfulness", "correctness"], min_length=1)
     rubrics_file: FileRef | None = None
     field: str = "output"  # the answer judged: a standard field or one the records carry (a model's output)

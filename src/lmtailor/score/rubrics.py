@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model, model_validator
+
+from lmtailor.core.config import ConfigError, load_config
 
 
 class Demo(BaseModel):
@@ -213,26 +214,30 @@ def preference_schema(reasons: bool) -> type[BaseModel]:
 
 
 class RubricError(ValueError):
-    """An unknown rubric name or an invalid rubric file; the message names the file or the choices."""
+    """An unknown rubric name, or two rubrics of one name; the message names the choices."""
+
+
+RUBRIC_FILE = "a rubric file maps rubric names to criteria text (or to {criteria, demos})"
+
+
+class RubricFile(RootModel[dict[str, Rubric]]):
+    """Rubrics from YAML: a mapping name -> criteria text, or name -> {criteria, needs_input, demos}."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, data: Any) -> Any:
+        """Each key is its rubric's name; a bare string is the criteria."""
+        if not isinstance(data, dict):
+            return data
+        specs = {name: {"criteria": body} if isinstance(body, str) else body or {} for name, body in data.items()}
+        return {name: {"name": name, **spec} if isinstance(spec, dict) else spec for name, spec in specs.items()}
 
 
 def load_rubric_file(path: Path) -> dict[str, Rubric]:
-    """Rubrics from YAML: a mapping name -> criteria text, or name -> {criteria, needs_input, demos}."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise RubricError(f"{path}: {e}") from None
-    if not isinstance(data, dict) or not data:
-        raise RubricError(f"{path}: a rubric file maps rubric names to criteria text (or to {{criteria, demos}})")
-    out: dict[str, Rubric] = {}
-    for name, body in data.items():
-        spec: dict[str, Any] = {"criteria": body} if isinstance(body, str) else dict(body or {})
-        try:
-            out[str(name)] = Rubric.model_validate({"name": name, **spec})
-        except ValidationError as e:
-            problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-            raise RubricError(f"{path}: rubric {name!r}: {problems}") from None
-    return out
+    rubrics = load_config(RubricFile, path, "rubric file", RUBRIC_FILE).root
+    if not rubrics:
+        raise ConfigError(f"{path}: {RUBRIC_FILE}")
+    return rubrics
 
 
 def resolve(choices: list[str | Rubric], path: Path | None = None) -> list[Rubric]:

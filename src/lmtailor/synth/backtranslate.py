@@ -16,7 +16,7 @@ from pydantic import Field
 from lmtailor.core.records import Example
 from lmtailor.curate.provenance import generated, provenance, step_llm, template_id
 from lmtailor.curate.step import SetStep, StepContext
-from lmtailor.llm.config import BackendConfig
+from lmtailor.llm.config import BackendConfig, LlamaCppConfig
 from lmtailor.llm.types import GenParams
 from lmtailor.synth.candidates import FieldName, length_problem, one_line, report, text_of, words
 from lmtailor.synth.novelty import RougeIndex, folded
@@ -36,7 +36,7 @@ TEMPLATE = HEADER + "".join(f"Text: {text}\nInstruction: {instruction}\n\n" for 
 
 class Backtranslate(SetStep):
     step: Literal["backtranslate"] = "backtranslate"
-    backend: BackendConfig = BackendConfig()
+    backend: BackendConfig = LlamaCppConfig()
     field: FieldName = "output"  # the document: for turns, the final one
     keep_inputs: bool = False  # write the source records too, not only the new examples
     min_doc_words: int = Field(5, ge=1)  # shorter documents answer nothing worth asking

@@ -21,7 +21,7 @@ from pydantic import Field
 from lmtailor.core.records import Example
 from lmtailor.curate.provenance import generated, provenance, step_llm, template_id
 from lmtailor.curate.step import SetStep, StepContext
-from lmtailor.llm.config import BackendConfig
+from lmtailor.llm.config import BackendConfig, LlamaCppConfig
 from lmtailor.llm.types import GenParams
 from lmtailor.synth.candidates import length_problem, one_line, question_of, report, text_of
 from lmtailor.synth.novelty import RougeIndex
@@ -37,7 +37,7 @@ _WRONG = re.compile(r"^\s*(?:wrong answer|model answer)\s*:.*$", re.IGNORECASE |
 
 class FailureTargets(SetStep):
     step: Literal["failure_targets"] = "failure_targets"
-    backend: BackendConfig = BackendConfig()
+    backend: BackendConfig = LlamaCppConfig()
     per_case: int = Field(3, ge=1)  # new examples asked for per case
     wrong_field: str = "model_answer"  # extra field with the model's wrong answer (optional in a record)
     max_rouge: float = Field(0.7, gt=0, le=1)  # ROUGE-L F at or above this with a case or a kept question

@@ -17,7 +17,7 @@ from pydantic import Field
 from lmtailor.core.records import Example
 from lmtailor.curate.provenance import provenance, step_llm, template_id
 from lmtailor.curate.step import SetStep, StepContext
-from lmtailor.llm.config import BackendConfig
+from lmtailor.llm.config import BackendConfig, LlamaCppConfig
 from lmtailor.llm.types import GenParams
 from lmtailor.synth.candidates import length_problem, one_line, report, text_of, words
 from lmtailor.synth.novelty import RougeIndex
@@ -34,7 +34,7 @@ TEMPLATE = HEADER + "".join(f"Sentence: {a}\nRewording: {b}\n\n" for a, b in DEM
 
 class Paraphrase(SetStep):
     step: Literal["paraphrase"] = "paraphrase"
-    backend: BackendConfig = BackendConfig()
+    backend: BackendConfig = LlamaCppConfig()
     n: int = Field(3, ge=1)  # rewordings asked for per record
     keep_inputs: bool = True  # the originals stay beside their rewordings
     max_rouge: float = Field(0.8, gt=0, le=1)  # ROUGE-L F at or above this with an original or kept rewording

@@ -25,7 +25,7 @@ from lmtailor.core.records import Example, RecordError
 from lmtailor.curate.provenance import generated, provenance, step_llm, template_id
 from lmtailor.curate.step import SetStep, StepContext
 from lmtailor.llm.client import LLM
-from lmtailor.llm.config import BackendConfig
+from lmtailor.llm.config import BackendConfig, LlamaCppConfig
 from lmtailor.llm.types import GenParams
 from lmtailor.synth.candidates import length_problem, one_line, report, text_of
 from lmtailor.synth.novelty import RougeIndex
@@ -44,7 +44,7 @@ _NUMBERED = re.compile(r"\n\s*\d+\s*[.)]\s*")
 
 class SelfInstruct(SetStep):
     step: Literal["self_instruct"] = "self_instruct"
-    backend: BackendConfig = BackendConfig()
+    backend: BackendConfig = LlamaCppConfig()
     n: int = Field(20, ge=1)  # new examples wanted
     k: int = Field(8, ge=2)  # instructions shown per prompt
     from_generated: int = Field(2, ge=0)  # of the k, how many come from accepted ones (self-instruct: 2 of 8)

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lmtailor.core.config import read_mapping
+from lmtailor.core.config import load_config
+from lmtailor.core.inputs import InputSpec
 from lmtailor.evaluate.report import EvalConfig
 from lmtailor.prompting.template import TemplateConfig
-
-
-class DataSpec(BaseModel):
-    """A dataset file (any format lmtailor reads) with optional format and column renames."""
-
-    model_config = ConfigDict(extra="forbid")
-    path: Path
-    format: str | None = None
-    columns: dict[str, str] = {}
 
 
 class LoraSettings(BaseModel):
@@ -36,8 +28,8 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = "embedded"  # a Hugging Face causal-LM folder, or "embedded" (Gemma 3 270M, converted once)
     method: Literal["lora", "qlora", "dora", "full"] = "lora"
-    train: list[DataSpec]
-    eval: list[DataSpec] = []  # held-out examples; none: `eval_fraction` of train is held out
+    train: list[InputSpec]
+    eval: list[InputSpec] = []  # held-out examples; none: `eval_fraction` of train is held out
     eval_fraction: float = Field(0.1, ge=0, lt=1)
     # held-out examples answered for the task metric before and after (generation is the slow part of a run);
     # None: all of them. The validation loss always uses every held-out example.
@@ -100,14 +92,6 @@ class TrainConfig(BaseModel):
         return self.learning_rate or (2e-5 if self.method == "full" else 2e-4)
 
     @classmethod
-    def load(cls, path: Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
-        """A YAML config with CLI overrides on top; relative data paths are taken from the YAML's folder."""
-        data = read_mapping(path, "a training config is a mapping with train, method, ...")
-        for key in ("train", "eval"):
-            for spec in data.get(key, []):
-                if isinstance(spec, dict) and "path" in spec and not Path(spec["path"]).is_absolute():
-                    spec["path"] = str(path.parent / spec["path"])
-        try:
-            return cls.model_validate({**data, **(overrides or {})})
-        except ValidationError as e:
-            raise ValueError(f"{path}: {e}") from None
+    def load(cls, path: Path) -> TrainConfig:
+        """A YAML config; relative data paths are taken from the YAML's folder."""
+        return load_config(cls, path, "training config", "a training config is a mapping with train, method, ...")

@@ -16,6 +16,7 @@ import torch
 
 from lmtailor.core.records import Example, RecordError
 from lmtailor.prompting.template import Template
+from lmtailor.train.manifest import DataFigures
 
 IGNORE = -100
 
@@ -38,15 +39,15 @@ class DataStats:
     truncated_answer_tokens: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)  # {id, reason}
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "examples": self.examples,
-            "tokens": self.tokens,
-            "answer_tokens": self.answer_tokens,
-            "truncated": self.truncated,
-            "truncated_answer_tokens": self.truncated_answer_tokens,
-            "rejected": len(self.rejected),
-        }
+    def figures(self) -> DataFigures:
+        return DataFigures(
+            examples=self.examples,
+            tokens=self.tokens,
+            answer_tokens=self.answer_tokens,
+            truncated=self.truncated,
+            truncated_answer_tokens=self.truncated_answer_tokens,
+            rejected=len(self.rejected),
+        )
 
 
 def tokenize(examples: Iterable[Example], template: Template, max_length: int) -> tuple[list[Tokenized], DataStats]:

@@ -24,12 +24,13 @@ from transformers import PrinterCallback, set_seed
 
 from lmtailor.core import rundir
 from lmtailor.core.cachedir import cache_dir
-from lmtailor.core.io import ReadOptions, atomic_path, read_examples, write_jsonl
+from lmtailor.core.io import atomic_path, write_jsonl
 from lmtailor.core.progress import console, make_progress
 from lmtailor.core.records import Example
 from lmtailor.prompting.template import Template
-from lmtailor.train.config import DataSpec, TrainConfig
+from lmtailor.train.config import TrainConfig
 from lmtailor.train.data import Batches, bucket, pack, rows_in_batches, tokenize, unwrap
+from lmtailor.train.manifest import DataSummary, TrainingFigures, TrainManifest
 from lmtailor.train.model import TrainError, load_model, load_tokenizer, model_dir
 from lmtailor.train.trainer import (
     AnswerLossTrainer,
@@ -41,15 +42,16 @@ from lmtailor.train.trainer import (
 )
 
 
-def train(cfg: TrainConfig, restart: bool = False) -> dict[str, Any]:
-    """Run (or resume) the training `cfg` describes; returns the manifest. The writing rank holds the run
-    folder's lock, so a second training into the same folder is refused instead of mixing checkpoints."""
+def train(cfg: TrainConfig, restart: bool = False) -> TrainManifest | None:
+    """Run (or resume) the training `cfg` describes; returns the manifest (None on the ranks that do not write).
+    The writing rank holds the run folder's lock, so a second training into the same folder is refused instead
+    of mixing checkpoints."""
     main = int(os.environ.get("RANK", "0")) == 0  # under accelerate/torchrun only rank 0 measures and writes
     with rundir.locked(cfg.out) if main else nullcontext():
         return _train(cfg, restart, main)
 
 
-def _train(cfg: TrainConfig, restart: bool, main: bool) -> dict[str, Any]:
+def _train(cfg: TrainConfig, restart: bool, main: bool) -> TrainManifest | None:
     from lmtailor.evaluate.report import compare, measure, render_table
 
     out = cfg.out
@@ -104,7 +106,7 @@ def _train(cfg: TrainConfig, restart: bool, main: bool) -> dict[str, Any]:
     state = trainer.state
     loss_after = _loss_after(trainer) if eval_set is not None else None
     if not main:
-        return {}
+        return None
     model = trainer.model
     with make_progress(cfg.progress) as progress:
         after = measured(progress)
@@ -117,30 +119,30 @@ def _train(cfg: TrainConfig, restart: bool, main: bool) -> dict[str, Any]:
 
     plot_curves(out / "metrics.jsonl", out / "curves.png")
     changes = compare(before, after)
-    manifest = {
-        "config": json.loads(cfg.model_dump_json()),
-        "model_dir": str(path),
-        "data": {"train": train_stats.to_json(), "eval": eval_stats.to_json(), "micro_batches": len(train_set)},
-        "training": {
-            "steps": state.global_step,
-            "resumed_from": resume.name if resume else None,
-            "train_loss": train_loss,
-            "best_checkpoint": state.best_model_checkpoint,
-            "seconds_this_process": round(seconds, 1),
-            "training_seconds": round(log.training_seconds(), 1),  # of those, training: evaluations excluded
-            "tokens_seen": int(state.num_input_tokens_seen),
-            "tokens_per_s": round(log.tokens_per_s(state), 1),
-            "peak_memory_mb": log.peak_memory_mb(),  # over every process of the run
-            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "world_size": trainer.args.world_size,
-        },
-        "before": _figures(before),
-        "after": _figures(after),
-        "changes": changes,
-        "exports": exports,
-        "command": sys.argv,
-    }
-    _write_json(out / "manifest.json", manifest)
+    manifest = TrainManifest(
+        config=cfg,
+        model_dir=str(path),
+        data=DataSummary(train=train_stats.figures(), eval=eval_stats.figures(), micro_batches=len(train_set)),
+        training=TrainingFigures(
+            steps=state.global_step,
+            resumed_from=resume.name if resume else None,
+            train_loss=train_loss,
+            best_checkpoint=state.best_model_checkpoint,
+            seconds_this_process=round(seconds, 1),
+            training_seconds=round(log.training_seconds(), 1),
+            tokens_seen=int(state.num_input_tokens_seen),
+            tokens_per_s=round(log.tokens_per_s(state), 1),
+            peak_memory_mb=log.peak_memory_mb(),
+            trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+            world_size=trainer.args.world_size,
+        ),
+        before=_figures(before),
+        after=_figures(after),
+        changes=changes,
+        exports=exports,
+        command=sys.argv,
+    )
+    _write_json(out / "manifest.json", manifest.model_dump(mode="json"))
     console.print(render_table(before, after))
     return manifest
 
@@ -166,15 +168,11 @@ def _claim(out: Path, cfg: TrainConfig, restart: bool) -> None:
     _write_json(saved, current)
 
 
-def _read(spec: DataSpec) -> list[Example]:
-    return list(read_examples(spec.path, ReadOptions(format=spec.format, columns=spec.columns)))  # type: ignore[arg-type]
-
-
 def _split(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
     """Train and held-out examples: the eval files, or a seeded `eval_fraction` of the training data."""
-    train = [ex for spec in cfg.train for ex in _read(spec)]
+    train = [ex for spec in cfg.train for ex in spec.read()]
     if cfg.eval:
-        return train, [ex for spec in cfg.eval for ex in _read(spec)]
+        return train, [ex for spec in cfg.eval for ex in spec.read()]
     held = round(len(train) * cfg.eval_fraction)
     order = list(range(len(train)))
     random.Random(cfg.seed).shuffle(order)

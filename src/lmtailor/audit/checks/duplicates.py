@@ -50,9 +50,6 @@ class Duplicates(Check):
     # shared n-grams at which an overlap inside the answer alone stops being a stock phrase
     eval_min_shared: int = Field(5, ge=1)
 
-    def data_files(self) -> list[InputSpec]:
-        return self.eval
-
     def run(self, examples: Sequence[Example], ctx: CheckContext) -> Iterator[Finding]:
         n = len(examples)
         texts = [ex.fields(self.fields) for ex in examples]

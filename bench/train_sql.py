@@ -76,24 +76,20 @@ def _save(arm: str, result: dict[str, Any]) -> None:
 
 
 def zero_shot() -> None:
-    """The base model through the same evaluation `lmtailor train` runs before training."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
+    """The base model through the same evaluation `lmtailor train` runs before training: the training Template
+    as the prompter, the transformers backend as the model."""
     from lmtailor.core.progress import make_progress
     from lmtailor.evaluate.task import TaskConfig, score_task
-    from lmtailor.llm.convert import embedded_hf_dir
+    from lmtailor.llm.client import LLM
+    from lmtailor.llm.transformers_backend import TransformersBackend
     from lmtailor.prompting.template import Template
-    from lmtailor.train.model import load_tokenizer
 
-    path = embedded_hf_dir()
-    tokenizer = load_tokenizer(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    cfg = TaskConfig(metric="sql", max_new_tokens=128)
+    backend = TransformersBackend(batch_size=cfg.batch_size)
     test = _examples("test")
     start = time.perf_counter()
     with make_progress() as progress:
-        result = score_task(model, tokenizer, Template(tokenizer), test, TaskConfig(metric="sql", max_new_tokens=128),
-                            progress)  # fmt: skip
+        result = score_task(LLM(backend, progress=progress), Template(backend.tokenizer), test, cfg)
     _save("zero_shot", {"task": result.summary, "seconds": round(time.perf_counter() - start, 1)})
 
 
@@ -102,30 +98,16 @@ def few_shot(shots: int = 3, seed: int = 0) -> None:
     answered greedily by the embedded model through llama.cpp. The schema is given once, in the first turn:
     repeated in every shot, a prompt of the largest schemas would outgrow the model's context."""
     from lmtailor.core.progress import make_progress
-    from lmtailor.evaluate.task import TaskConfig, score_answers
+    from lmtailor.evaluate.task import TaskConfig, score_task
     from lmtailor.llm.config import LlamaCppConfig, open_llm
-    from lmtailor.llm.types import GenParams
+    from lmtailor.prompting.few_shot import FewShot
 
-    train, test = _examples("train"), _examples("test")
-    pool: dict[str, list[Any]] = defaultdict(list)
-    for ex in train:
-        pool[ex.metadata["extra"]["db_id"]].append(ex)
-    rng = random.Random(seed)
-    prompts = []
-    for ex in test:
-        demos = rng.sample(pool[ex.metadata["extra"]["db_id"]], shots)
-        asked = [d.messages[0]["content"] for d in demos] + [ex.messages[0]["content"]]
-        turns = [{"role": "user", "content": asked[0]}]  # instruction, schema, first question
-        for demo, question in zip(demos, asked[1:], strict=True):
-            turns += [{"role": "assistant", "content": demo.messages[-1]["content"]},
-                      {"role": "user", "content": "Question: " + question.rsplit("\n\nQuestion: ", 1)[1]}]  # fmt: skip
-        prompts.append(turns)
+    prompter = FewShot(_examples("train"), shots, seed, same="db_id", later_turns_from="Question: ")
+    # The shots' answers are one line each; the base model goes on after its query with more of them
+    cfg = TaskConfig(metric="sql", max_new_tokens=128, stop=["\n"])
     start = time.perf_counter()
     with make_progress() as progress:
-        llm = open_llm(LlamaCppConfig(cache=False), progress)
-        # The shots' answers are one line each; the base model goes on after its query with more of them
-        answers = llm.generate(prompts, GenParams(max_tokens=128, temperature=0.0, stop=["\n"]), f"{shots}-shot")
-    result = score_answers(test, [a.text for a in answers], TaskConfig(metric="sql"))
+        result = score_task(open_llm(LlamaCppConfig(cache=False), progress), prompter, _examples("test"), cfg)
     _save(f"{shots}_shot", {"task": result.summary, "seconds": round(time.perf_counter() - start, 1),
                             "predictions": result.predictions})  # fmt: skip
 
@@ -155,7 +137,7 @@ def curated_subset(fraction: float = 1 / 3) -> Path:
 def train_arm(arm: str, minutes: float, epochs: float, lr: float | None, rank: int, eval_every: int) -> None:
     """`lmtailor train` on the training split, evaluated on the test split; stops at --minutes. Rows of 512
     tokens (the longest examples, up to 660, get rows of their own): `speed` measures what they save."""
-    from lmtailor.evaluate.report import EvalConfig
+    from lmtailor.evaluate.report import EvalConfig, ForgettingConfig
     from lmtailor.evaluate.task import TaskConfig
     from lmtailor.train.config import TrainConfig
     from lmtailor.train.run import train
@@ -175,7 +157,8 @@ def train_arm(arm: str, minutes: float, epochs: float, lr: float | None, rank: i
         "tokens_per_batch": 2048,  # about 85 optimizer steps an epoch: 722 examples call for many small steps
         "lora": {"r": rank, "alpha": 2 * rank},
         "eval_every": eval_every,
-        "evaluate": EvalConfig(task=TaskConfig(metric="sql", max_new_tokens=128)).model_dump(),
+        "evaluate": EvalConfig(task=TaskConfig(metric="sql", max_new_tokens=128),
+                               forgetting=ForgettingConfig(data_root=DATA)).model_dump(),
     })  # fmt: skip
     manifest = train(cfg)
     assert manifest is not None  # one process: it writes

@@ -1,6 +1,6 @@
-"""Learning and forgetting: greedy generation, the task metrics (exact match, SQL by canonical form and by
-execution on Defog's real databases built into SQLite), the forgetting probes (general-text cross-entropy,
-MMLU) and the before/after report, on the embedded Gemma 3 270M and the real datasets."""
+"""Learning and forgetting: the task metrics (exact match, SQL by canonical form and by execution on Defog's
+real databases built into SQLite), the forgetting probes (general-text cross-entropy, MMLU) asked through the
+transformers backend, and the before/after report, on the embedded Gemma 3 270M and the real datasets."""
 
 from __future__ import annotations
 
@@ -28,11 +28,13 @@ from lmtailor.evaluate.forgetting import (
     mmlu_rows,
     text_cross_entropy,
 )
-from lmtailor.evaluate.generation import cut_at_stop, greedy
 from lmtailor.evaluate.report import EvalConfig, ForgettingConfig, compare, measure, render_table
-from lmtailor.evaluate.task import TaskConfig, score_answers
+from lmtailor.evaluate.task import TaskConfig, score_answers, score_task
+from lmtailor.llm.client import LLM
 from lmtailor.llm.convert import embedded_hf_dir
-from lmtailor.prompting.template import Template
+from lmtailor.llm.transformers_backend import TransformersBackend
+from lmtailor.llm.types import GenParams
+from lmtailor.prompting.template import Template, turns
 from lmtailor.sql.canonical import canonical_sql
 from lmtailor.sql.databases import (
     DatabaseBuildError,
@@ -63,6 +65,11 @@ def lm() -> tuple[Any, Any]:
     return AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32), AutoTokenizer.from_pretrained(d)
 
 
+def asked(model: Any, tok: Any, score_batch_size: int = 8) -> LLM:
+    """The client evaluation asks through: the transformers backend around the model in memory."""
+    return LLM(TransformersBackend.wrap(model, tok, "embedded", score_batch_size=score_batch_size))
+
+
 @pytest.fixture(scope="module")
 def dolly(shared_data: Path) -> list[Example]:
     """The first Dolly records as Examples (instruction -> response), read the way a user's file is read."""
@@ -85,29 +92,23 @@ def publications_per_year(defog: Path) -> Example:
     return next(ex for ex in defog_examples(defog, "questions_gen_postgres.csv") if ex.contents("user") == [question])
 
 
-# ---------------------------------------------------------------- generation
+# ---------------------------------------------------------------- the task
 
 
-def test_greedy_batched_equals_one_by_one_and_stops(lm: tuple[Any, Any], dolly: list[Example]) -> None:
+def test_the_task_is_asked_greedily_in_the_training_text_shape(lm: tuple[Any, Any], dolly: list[Example]) -> None:
     model, tok = lm
-    template = Template(tok)
-    counting = f"{tok.bos_token}1, 2, 3, 4, 5, 6, 7,"
-    prompts = [counting, template.prompt(dolly[0])[0]]  # of different lengths: the batch is padded
-    model.train()
-    batched = greedy(model, tok, prompts, max_new_tokens=6, stop=["9"], batch_size=2)
-    assert model.training  # the caller's mode comes back
-    model.eval()
-    single = [greedy(model, tok, [p], max_new_tokens=6, stop=["9"], batch_size=1)[0] for p in prompts]
-    assert batched == single
-    # Whatever the model writes, the stop string cuts the same greedy answer where it first appears.
-    free = greedy(model, tok, prompts, max_new_tokens=6, batch_size=2)
-    assert batched == [cut_at_stop(f, ["9"]) for f in free]
-    assert all("9" not in b and "<end_of_turn>" not in b for b in batched)
-
-
-def test_cut_at_stop_uses_the_first_stop_string() -> None:
-    assert cut_at_stop("SELECT 1;\n\nExplanation: ...", ["\n\n", ";"]) == "SELECT 1"
-    assert cut_at_stop("no stop here", ["\n\n"]) == "no stop here"
+    llm, template = asked(model, tok), Template(tok)
+    free = score_task(llm, template, dolly[:2], TaskConfig(max_new_tokens=6))
+    stopped = score_task(llm, template, dolly[:2], TaskConfig(max_new_tokens=6, stop=["", "e"]))
+    for f, s in zip(free.predictions, stopped.predictions, strict=True):
+        assert s["prediction"] == f["prediction"].split("e")[0]  # cut where the stop first appears; "" is no stop
+        assert "<end_of_turn>" not in f["prediction"]
+    # The prompt is the training text up to the answer, less the BOS the backend adds: the same tokens.
+    for ex in dolly[:2]:
+        text = tok.apply_chat_template(turns(ex)[:-1], tokenize=False, add_generation_prompt=True)
+        assert tok(template.prompt(ex)).input_ids == tok(text, add_special_tokens=False).input_ids
+    tails = {template.prompt(ex)[-200:] for ex in dolly[:2]}
+    assert {e["prompt_tail"] for e in free.summary["examples"]} <= tails
 
 
 # ---------------------------------------------------------------- forgetting probes
@@ -128,17 +129,17 @@ def test_general_texts_are_half_lima_half_dolly_and_deterministic(shared_data: P
 
 
 def test_cross_entropy_is_lower_on_real_text_than_on_shuffled_words(lm: tuple[Any, Any], texts: list[str]) -> None:
-    model, tok = lm
+    llm = asked(*lm)
     rng = random.Random(0)
     shuffled = [" ".join(rng.sample(t.split(), len(t.split()))) for t in texts]
-    real = text_cross_entropy(model, tok, texts, max_tokens=40)
-    assert 0 < real < text_cross_entropy(model, tok, shuffled, max_tokens=40) - 1.0
+    real = text_cross_entropy(llm, texts, max_tokens=40)
+    assert 0 < real < text_cross_entropy(llm, shuffled, max_tokens=40) - 1.0
 
 
 def test_cross_entropy_equals_the_full_logits_computation(lm: tuple[Any, Any], texts: list[str]) -> None:
     model, tok = lm
     texts = [texts[0], texts[1][:80]]  # of different lengths: the batch is padded
-    ours = text_cross_entropy(model, tok, texts, max_tokens=40, batch_size=2)
+    ours = text_cross_entropy(asked(model, tok), texts, max_tokens=40)
     nll, count = 0.0, 0
     with torch.inference_mode():
         for t in texts:
@@ -176,7 +177,7 @@ def test_mmlu_accuracy_equals_the_per_choice_computation(lm: tuple[Any, Any], sh
             logprobs = torch.log_softmax(model(input_ids=ids, logits_to_keep=1).logits[0, -1], dim=-1)
             scores = [float(logprobs[i]) for i in letters]  # log P(" A" | prompt), … for each choice
             right += scores.index(max(scores)) == row["answer"]
-    accuracy = mmlu_accuracy(model, tok, rows, batch_size=4)  # batches of questions of different lengths
+    accuracy = mmlu_accuracy(asked(model, tok, score_batch_size=4), rows)  # batches of questions of different lengths
     assert 0 <= accuracy <= 1
     assert accuracy == right / len(rows)
 
@@ -358,7 +359,7 @@ def measured(lm: tuple[Any, Any], dolly: list[Example], shared_data: Path) -> di
         task=TaskConfig(max_new_tokens=6, stop=["\n\n"]),
         forgetting=ForgettingConfig(general_texts=2, max_tokens=32, mmlu=3, data_root=shared_data),
     )
-    return measure(model, tok, Template(tok), dolly[:2], cfg)
+    return measure(asked(model, tok), Template(tok), dolly[:2], cfg)
 
 
 def test_measure_gives_learning_and_forgetting(dolly: list[Example], measured: dict[str, Any]) -> None:
@@ -390,21 +391,28 @@ def test_compare_and_table(measured: dict[str, Any]) -> None:
 def test_eval_config_defaults_and_refuses_unknown_fields() -> None:
     cfg = EvalConfig()
     assert cfg.forgetting.general_texts == 64 and cfg.forgetting.mmlu == 100 and cfg.task.metric == "exact_match"
+    assert cfg.forgetting.data_root is None  # the library reads no folder it was not given
     with pytest.raises(ValidationError):
         EvalConfig.model_validate({"task": {"metric": "bleu"}})
     with pytest.raises(ValidationError):
         EvalConfig.model_validate({"forgetting": {"mmlu_n": 5}})
 
 
+def test_probes_need_their_data_folder(lm: tuple[Any, Any]) -> None:
+    with pytest.raises(ValueError, match=r"evaluate\.forgetting\.data_root"):
+        measure(asked(*lm), Template(lm[1]), [], EvalConfig(forgetting=ForgettingConfig(general_texts=1, mmlu=0)))
+
+
 def test_probes_run_on_a_lora_wrapped_model(lm: tuple[Any, Any], texts: list[str], shared_data: Path) -> None:
     """The trainer measures a PEFT model: a fresh adapter (B = 0) must give the base model's numbers."""
     model, tok = lm
     rows = shortest_mmlu(shared_data, 2)
-    prompt = f"{tok.bos_token}The capital of France is"
+    prompt = "The capital of France is"
 
     def probes(m: Any) -> list[Any]:
-        ce = text_cross_entropy(m, tok, texts[:1], max_tokens=24)
-        return [ce, mmlu_accuracy(m, tok, rows), greedy(m, tok, [prompt], max_new_tokens=3)]
+        llm = asked(m, tok)
+        ce = text_cross_entropy(llm, texts[:1], max_tokens=24)
+        return [ce, mmlu_accuracy(llm, rows), llm.generate([prompt], GenParams(max_tokens=3))[0].text]
 
     base = probes(model)
     wrapped = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))

@@ -69,6 +69,16 @@ class Answers:
         pairs = [(CONTEXT, " Paris"), (CONTEXT, " Berlin"), (COUNTING, self.greedy_start)]
         return dict(zip(["paris", "berlin", "greedy"], self.backend.loglikelihood(pairs), strict=True))
 
+    @cached_property
+    def rolling(self) -> dict[str, LogLik]:
+        """Whole texts: the context, the context with " Paris", and that cut back to the context's length."""
+        texts = [CONTEXT, CONTEXT + " Paris", ""]
+        whole = self.backend.loglikelihood_rolling(texts)
+        cut = self.backend.loglikelihood_rolling(
+            [CONTEXT + " Paris"], max_tokens=self.backend.count_tokens(CONTEXT) + 1
+        )
+        return dict(zip(["context", "paris", "empty", "cut"], whole + cut, strict=True))
+
 
 @pytest.fixture(scope="module")
 def llamacpp_answers() -> Iterator[Answers]:
@@ -163,6 +173,23 @@ def test_is_greedy_agrees_with_greedy_generation(answers: Answers) -> None:
     assert ll["berlin"].is_greedy == (answers.next_token == " Berlin")
 
 
+def test_rolling_loglikelihood_of_a_text_is_its_context_then_its_continuation(answers: Answers) -> None:
+    rolling, paris = answers.rolling, answers.logliks["paris"]
+    count = answers.backend.count_tokens(CONTEXT)
+    # Every token after the first is scored: with BOS that is each of the text's own; a server that lists no
+    # BOS (llama-cpp-python's) leaves the first unscored.
+    assert rolling["context"].tokens in (count, count - 1) and rolling["context"].logprob < 0
+    assert rolling["paris"].tokens == rolling["context"].tokens + paris.tokens
+    # chain rule: log P(context + " Paris") = log P(context) + log P(" Paris" | context)
+    chained = rolling["context"].logprob + paris.logprob
+    assert rolling["paris"].logprob == pytest.approx(chained, abs=0.05 * rolling["paris"].tokens)
+    assert rolling["empty"].to_json() == {"logprob": 0.0, "is_greedy": True, "tokens": 0}
+    # cut to BOS + the context's tokens: as many scored as the context's
+    assert rolling["cut"].tokens == count
+    if rolling["context"].tokens == count:  # the cut text is the context itself
+        assert rolling["cut"].logprob == pytest.approx(rolling["context"].logprob, abs=0.05 * count)
+
+
 def test_count_tokens_is_consistent(answers: Answers) -> None:
     count = answers.backend.count_tokens
     assert count("") == 0
@@ -225,3 +252,9 @@ def test_the_server_agrees_with_llama_cpp_on_the_same_gguf(llamacpp_answers: Ans
         assert (other.is_greedy, other.tokens) == (ll.is_greedy, ll.tokens), name
     for text in (CONTEXT, FEW_SHOT_JSON, "naïve café — 東京"):
         assert served.backend.count_tokens(text) == direct.backend.count_tokens(text)
+    # The server gives its first listed token, the text's first (it lists no BOS), no logprob: it scores the
+    # rest of the text, as the direct backend scores it after that token.
+    first, rest = CONTEXT.split(" ", 1)
+    [after_first] = direct.backend.loglikelihood([(first, " " + rest + " Paris")])
+    assert served.rolling["paris"].tokens == after_first.tokens
+    assert served.rolling["paris"].logprob == pytest.approx(after_first.logprob, abs=0.05 * after_first.tokens)

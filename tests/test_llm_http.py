@@ -174,10 +174,14 @@ def test_nonsense_is_named_with_the_url_and_the_start_of_the_body(
     assert server.url in str(e.value)
 
 
-def test_a_server_without_prompt_logprobs_cannot_score_continuations(tiny: Callable[..., TinyServer]) -> None:
+def test_a_server_without_prompt_logprobs_cannot_score_continuations_or_texts(
+    tiny: Callable[..., TinyServer],
+) -> None:
     server = tiny(lambda n, _: reply())
-    with pytest.raises(BackendError, match="returned no prompt logprobs"):
+    with pytest.raises(BackendError, match=r"returned no prompt logprobs.*cannot score continuations"):
         server.backend().loglikelihood([("The capital of France is", " Paris")])
+    with pytest.raises(BackendError, match=r"returned no prompt logprobs.*cannot score texts"):
+        server.backend().loglikelihood_rolling(["The capital of France is Paris"])
 
 
 def test_a_server_without_a_tokenize_endpoint_says_so(tiny: Callable[..., TinyServer]) -> None:

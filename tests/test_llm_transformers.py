@@ -1,8 +1,9 @@
 """The embedded model converted to a Hugging Face folder, and the transformers backend on it.
 
 What the shared contract (test_llm_contract.py) does not cover: the conversion and its cache, the tokenizer
-giving llama.cpp's ids, the chat template, and batching (left padding must not change an answer). As there,
-the tests check how answers relate, never what the model happens to write.
+giving llama.cpp's ids, the chat template, batching (padding must not change an answer; the backend plans
+the client's batches) and a model wrapped in memory. As there, the tests check how answers relate, never
+what the model happens to write.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from transformers import AutoConfig, AutoTokenizer
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from lmtailor.llm.backend import gemma_chat
+from lmtailor.llm.cache import ResponseCache
+from lmtailor.llm.client import LLM
 from lmtailor.llm.convert import build_once, embedded_hf_dir
 from lmtailor.llm.llamacpp import LlamaCppBackend
 from lmtailor.llm.transformers_backend import TransformersBackend
@@ -138,6 +142,54 @@ def test_loglikelihood_batched_equals_single(backend: TransformersBackend) -> No
     # The boundary inside a token: the context's trailing space joins the continuation's first token.
     split = backend.loglikelihood([("The capital of France is ", "Paris")])[0]
     assert split.tokens == 1 and split.logprob == pytest.approx(together[0].logprob, abs=1e-3)
+
+
+def test_rolling_batched_equals_single_and_is_cut_at_max_tokens(backend: TransformersBackend) -> None:
+    texts = ["The capital of France is Paris, a large city.", "Once upon a time", "Hi", ""]
+    together = backend.loglikelihood_rolling(texts)
+    alone = [backend.loglikelihood_rolling([t])[0] for t in texts]
+    for a, b, text in zip(together, alone, texts, strict=True):
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-3) and a.tokens == b.tokens == backend.count_tokens(text)
+    cut = backend.loglikelihood_rolling(texts[:1], max_tokens=5)[0]
+    assert cut.tokens == 4 and cut.logprob == pytest.approx(
+        backend.loglikelihood_rolling(["The capital of France"])[0].logprob, abs=1e-3
+    )
+    with pytest.raises(BackendError, match="longer than the window"):
+        backend.loglikelihood_rolling(["word " * 40_000])
+
+
+def test_the_client_batches_by_length_as_the_backend_plans(backend: TransformersBackend) -> None:
+    """The backend plans the client's batches: sorted by token length, and the four answers after one question
+    in one batch (one forward pass), so the cache is written batch by batch with little padding."""
+    prompts = ["a b c d e f g", "a", "a b c", "a b"]
+    assert backend.batches("generate", prompts) == [[1, 3, 2, 0]]
+    pairs = [(p, f" {letter}") for p in prompts for letter in "AB"]
+    small = TransformersBackend.wrap(backend._lm, backend.tokenizer, "m", score_batch_size=2)
+    assert small.batches("loglikelihood", pairs) == [[2, 3, 6, 7], [4, 5, 0, 1]]
+    assert small.batches("loglikelihood_rolling", ["a b c", "", "a"], max_tokens=2) == [[1], [0, 2]]
+    llm = LLM(small)
+    assert [x.to_json() for x in llm.loglikelihood(pairs)] == [x.to_json() for x in small.loglikelihood(pairs)]
+
+
+def test_a_model_in_memory_answers_as_loaded_and_keeps_its_mode(
+    backend: TransformersBackend, hf_dir: Path, tmp_path: Path
+) -> None:
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
+    wrapped = TransformersBackend.wrap(model, AutoTokenizer.from_pretrained(hf_dir), "tuned")
+    model.train()  # as a model is while it trains: dropout on
+    params = GenParams(max_tokens=5)
+    assert [c.to_json() for c in wrapped.generate(["Once upon a time"], params)] == [
+        c.to_json() for c in backend.generate(["Once upon a time"], params)
+    ]
+    pair, text = ("The capital of France is", " Paris"), "Once upon a time"
+    assert wrapped.loglikelihood([pair])[0].logprob == pytest.approx(backend.loglikelihood([pair])[0].logprob, abs=1e-4)
+    assert wrapped.loglikelihood_rolling([text])[0].logprob == pytest.approx(
+        backend.loglikelihood_rolling([text])[0].logprob, abs=1e-4
+    )
+    assert model.training
+    assert wrapped.identity() == {"kind": "transformers", "model": "tuned", "in_memory": True}
+    with pytest.raises(ValueError, match="cannot be cached"):  # its answers change as it trains
+        LLM(wrapped, ResponseCache(tmp_path / "cache.sqlite"))
 
 
 def test_identity_and_counting(backend: TransformersBackend, hf_dir: Path) -> None:

@@ -395,6 +395,21 @@ def test_clear_errors(sql_data: Path, tmp_path: Path) -> None:
         assert message in result.output, (args, result.output)
 
 
+def test_the_probes_data_folder_is_named_when_missing(sql_data: Path, tmp_path: Path) -> None:
+    """The library reads no folder it was not given; the CLI names the one it looks in and refuses it at once."""
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        f"train: [{{path: {sql_data}}}]\nevaluate: {{forgetting: {{data_root: {tmp_path / 'nowhere'}}}}}\n"
+    )
+    result = runner.invoke(app, ["train", "--config", str(config), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and f"from {tmp_path / 'nowhere'}" in result.output, result.output
+    assert "which is not a folder" in result.output and not (tmp_path / "run").exists()
+    # No probe, no folder needed: the run goes on, to the model it cannot find here.
+    off = ["--general-texts", "0", "--mmlu", "0", "--model", str(tmp_path)]
+    result = runner.invoke(app, ["train", "--config", str(config), "--out", str(tmp_path / "run"), *off])
+    assert "not a Hugging Face model folder" in result.output and "not a folder:" not in result.output
+
+
 @pytest.mark.parametrize("method", ["lora", "dora", "full"])
 def test_methods_train_the_embedded_model_and_report_learning_and_forgetting(
     method: str, sql_data: Path, tmp_path: Path

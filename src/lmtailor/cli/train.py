@@ -75,7 +75,8 @@ def train(
     """Fine-tune with LoRA, QLoRA, DoRA or full fine-tuning, and measure what the model learned and forgot.
 
     Before and after training it scores the held-out task and two forgetting probes (cross-entropy on general
-    text, MMLU accuracy) and prints the changes. Writes [bold]metrics.jsonl[/], [bold]curves.png[/],
+    text, MMLU accuracy; their data is read from ../shared/data, config: evaluate.forgetting.data_root) and
+    prints the changes. Writes [bold]metrics.jsonl[/], [bold]curves.png[/],
     [bold]manifest.json[/] and the exports. A killed run resumes from its last checkpoint when run again.
     """
     from lmtailor.train.config import TrainConfig
@@ -105,9 +106,15 @@ def train(
             fail("give training data files or --config")
         evaluate = base.get("evaluate", {})
         overrides["lora"] = {**base.get("lora", {}), **lora}
-        overrides["evaluate"] = {"task": {**evaluate.get("task", {}), **task},
-                                 "forgetting": {**evaluate.get("forgetting", {}), **probes}}  # fmt: skip
+        forgetting = {**evaluate.get("forgetting", {}), **probes}
+        forgetting["data_root"] = forgetting.get("data_root") or Path("../shared/data")  # beside the repository
+        overrides["evaluate"] = {"task": {**evaluate.get("task", {}), **task}, "forgetting": forgetting}
         cfg = TrainConfig.model_validate({**base, **overrides})
+    probe_data = cfg.evaluate.forgetting.data_root
+    if (cfg.evaluate.forgetting.general_texts or cfg.evaluate.forgetting.mmlu) and not probe_data.is_dir():
+        fail(f"the forgetting probes read lima/, dolly/ and mmlu/ from {probe_data} ({probe_data.resolve()}), "
+             "which is not a folder: run from the repository root, set evaluate.forgetting.data_root in a "
+             "--config, or turn the probes off with --general-texts 0 --mmlu 0")  # fmt: skip
     from lmtailor.train.model import TrainError  # torch and transformers load here, once the options hold
     from lmtailor.train.run import train as run_train
 

@@ -72,6 +72,14 @@ class Example:
     def fields(self, names: list[str]) -> str:
         return "\n".join(self.field(n) for n in names)
 
+    def meta(self, name: str) -> Any:
+        """A metadata value, else the source field of that name the reader kept (metadata["extra"]); None
+        where neither holds a value other than None or ""."""
+        for where in (self.metadata, self.metadata.get("extra") or {}):
+            if where.get(name) not in (None, ""):
+                return where[name]
+        return None
+
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "messages": self.messages, "input": self.input, "metadata": self.metadata}
 

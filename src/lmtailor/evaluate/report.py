@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from rich.progress import Progress
 from rich.table import Table
 
 from lmtailor.core.records import Example
-from lmtailor.evaluate import DATA_ROOT
+from lmtailor.evaluate.forgetting import general_texts, mmlu_accuracy, mmlu_rows, text_cross_entropy
 from lmtailor.evaluate.task import TaskConfig, score_task
-from lmtailor.prompting.template import Template
+from lmtailor.llm.client import LLM
+from lmtailor.prompting.prompter import Prompter
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ class ForgettingConfig(BaseModel):
     mmlu: int = Field(100, ge=0)  # MMLU test questions; 0: not measured
     mmlu_subjects: list[str] | None = None  # None: all 57
     seed: int = 0  # which texts and questions: the same seed picks the same ones before and after
-    data_root: Path = DATA_ROOT  # holds lima/, dolly/ and mmlu/ (see ../shared/data/README.md)
+    data_root: Path | None = None  # holds lima/, dolly/ and mmlu/; the probes need it (`lmtailor train` names one)
 
 
 class EvalConfig(BaseModel):
@@ -42,34 +42,29 @@ class EvalConfig(BaseModel):
 
 
 def measure(
-    model: Any,
-    tokenizer: Any,
-    template: Template,
-    eval_examples: Sequence[Example],
-    cfg: EvalConfig | None = None,
-    progress: Progress | None = None,
+    llm: LLM, prompter: Prompter, eval_examples: Sequence[Example], cfg: EvalConfig | None = None
 ) -> dict[str, Any]:
     """{task: summary or None, general_ce: nats per token or None, mmlu_accuracy: share or None, seconds: {...}}.
     The task summary holds `predictions`, one row per example: for a JSONL file beside the manifest, not for the
     manifest itself. A probe configured to 0 items (or no eval examples) gives None."""
-    # torch loads with the probes, not with this module: `lmtailor train` checks its options in a blink
-    from lmtailor.evaluate.forgetting import general_texts, mmlu_accuracy, mmlu_rows, text_cross_entropy
-
     cfg = cfg or EvalConfig()
     forgetting = cfg.forgetting
+    data_root = forgetting.data_root
+    if data_root is None and (forgetting.general_texts or forgetting.mmlu):
+        raise ValueError(
+            "the forgetting probes read lima/, dolly/ and mmlu/ from evaluate.forgetting.data_root; set it"
+        )
     seconds: dict[str, float] = {}
     out: dict[str, Any] = {"task": None, "general_ce": None, "mmlu_accuracy": None}
     if eval_examples:
-        result = _timed(seconds, "task", score_task, model, tokenizer, template, eval_examples, cfg.task, progress)
+        result = _timed(seconds, "task", score_task, llm, prompter, eval_examples, cfg.task)
         out["task"] = {**result.summary, "predictions": result.predictions}
     if forgetting.general_texts:
-        texts = general_texts(forgetting.general_texts, forgetting.seed, forgetting.data_root)
-        out["general_ce"] = _timed(
-            seconds, "general_ce", text_cross_entropy, model, tokenizer, texts, forgetting.max_tokens, progress=progress
-        )
+        texts = general_texts(forgetting.general_texts, forgetting.seed, data_root=data_root)
+        out["general_ce"] = _timed(seconds, "general_ce", text_cross_entropy, llm, texts, forgetting.max_tokens)
     if forgetting.mmlu:
-        rows = mmlu_rows(forgetting.mmlu, forgetting.seed, forgetting.mmlu_subjects, forgetting.data_root)
-        out["mmlu_accuracy"] = _timed(seconds, "mmlu", mmlu_accuracy, model, tokenizer, rows, progress=progress)
+        rows = mmlu_rows(forgetting.mmlu, forgetting.seed, forgetting.mmlu_subjects, data_root=data_root)
+        out["mmlu_accuracy"] = _timed(seconds, "mmlu", mmlu_accuracy, llm, rows)
     out["seconds"] = seconds
     return out
 

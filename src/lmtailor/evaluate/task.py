@@ -1,7 +1,8 @@
 """The target task scored on held-out examples: what the model learned.
 
-Each example is rendered by the training Template (the model is scored on the very text shape it was trained
-on), answered greedily and compared with its reference answer:
+Each example is put to the model by a Prompter (the training Template, so a tuned model is scored on the very
+text shape it was trained on; or few-shot turns), answered greedily through any backend, so a score does not
+change from one run to the next, and compared with its reference answer, the example's last assistant turn:
 
 - `exact_match`: equal once whitespace runs are collapsed (also reported ignoring case);
 - `sql`: equal once both are canonical SQL (as the normalize step writes it), or, where the example names a
@@ -20,10 +21,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from rich.progress import Progress
 
 from lmtailor.core.records import Example
-from lmtailor.prompting.template import Template
+from lmtailor.llm.client import LLM
+from lmtailor.llm.types import GenParams, Prompt
+from lmtailor.prompting.prompter import Prompter
 from lmtailor.sql.databases import SqliteDatabase, sqlite_from_postgres
 from lmtailor.sql.match import (
     QueryError,
@@ -48,7 +50,8 @@ class TaskConfig(BaseModel):
     metric: TaskMetric = "exact_match"
     max_new_tokens: int = Field(256, ge=1)
     stop: list[str] = []  # cut an answer at the first of these (end-of-turn ids always end it)
-    # Prompts per generate call (sorted by length, so little padding): a wider batch keeps CPU cores busier.
+    # Prompts generated together where a run wraps its model in memory (train): a wider batch of prompts of
+    # similar length keeps CPU cores busier.
     batch_size: int = Field(32, ge=1)
     sql_dialect: str = "sqlite"  # the dialect references and predictions are written in (Defog: postgres)
     # A folder of <db>.sqlite files, or of <db>/<db>.sql PostgreSQL dumps as Defog ships them (built into SQLite
@@ -64,31 +67,23 @@ class TaskResult:
     predictions: list[dict[str, Any]]  # one row per example, for a JSONL file
 
 
-def score_task(
-    model: Any,
-    tokenizer: Any,
-    template: Template,
-    examples: Sequence[Example],
-    cfg: TaskConfig | None = None,
-    progress: Progress | None = None,
-) -> TaskResult:
+def score_task(llm: LLM, prompter: Prompter, examples: Sequence[Example], cfg: TaskConfig | None = None) -> TaskResult:
     """Answer every example greedily and score the answers with `cfg.metric`."""
-    from lmtailor.evaluate.generation import greedy  # torch loads here, not when a config is checked
-
     cfg = cfg or TaskConfig()
-    prompts = [template.prompt(ex)[0] for ex in examples]
-    answers = greedy(model, tokenizer, prompts, cfg.max_new_tokens, cfg.stop, cfg.batch_size, progress)
-    return score_answers(examples, answers, cfg, prompts)
+    prompts = [prompter.prompt(ex) for ex in examples]
+    params = GenParams(max_tokens=cfg.max_new_tokens, temperature=0.0, stop=tuple(s for s in cfg.stop if s))
+    answers = llm.generate(prompts, params, "generate")
+    return score_answers(examples, [a.text for a in answers], cfg, prompts)
 
 
 def score_answers(
     examples: Sequence[Example],
     answers: Sequence[str],
     cfg: TaskConfig | None = None,
-    prompts: Sequence[str] | None = None,
+    prompts: Sequence[Prompt] | None = None,
 ) -> TaskResult:
-    """Score answers however they were produced; each example's reference is its last assistant turn (what
-    Template.prompt gives). `prompts` only feed the examples shown in the summary."""
+    """Score answers however they were produced; each example's reference is its last assistant turn.
+    `prompts` only feed the examples shown in the summary."""
     cfg = cfg or TaskConfig()
     references = [ex.contents("assistant")[-1] for ex in examples]
     triples = zip(examples, answers, references, strict=True)
@@ -229,13 +224,8 @@ def _inside(path: Path, root: Path, name: str) -> Path:
 
 
 def _metadata(ex: Example, names: Sequence[str]) -> Any:
-    """The first of `names` in the example's metadata, or in the source fields it kept (metadata["extra"])."""
-    extra = ex.metadata.get("extra") or {}
-    for name in names:
-        for where in (ex.metadata, extra):
-            if where.get(name) not in (None, ""):
-                return where[name]
-    return None
+    """The first of `names` the example's metadata (or the source fields it kept) holds."""
+    return next((value for value in map(ex.meta, names) if value is not None), None)
 
 
 def _per_category(rows: list[dict[str, Any]], categories: list[Any]) -> dict[str, dict[str, Any]]:
@@ -246,14 +236,16 @@ def _per_category(rows: list[dict[str, Any]], categories: list[Any]) -> dict[str
     return {c: {"n": len(v), "score": sum(v) / len(v)} for c, v in sorted(groups.items())}
 
 
-def _shown(rows: list[dict[str, Any]], prompts: Sequence[str] | None) -> list[dict[str, Any]]:
-    """A few examples for the report: wrong answers first (they say most), then right ones."""
+def _shown(rows: list[dict[str, Any]], prompts: Sequence[Prompt] | None) -> list[dict[str, Any]]:
+    """A few examples for the report: wrong answers first (they say most), then right ones. A chat prompt is
+    shown by its last turn."""
     wrong = [i for i, r in enumerate(rows) if r["correct"] is False]
     right = [i for i, r in enumerate(rows) if r["correct"] is True]
     picked = wrong[: _SHOWN - min(2, len(right))] + right
+    texts = [p if isinstance(p, str) else p[-1]["content"] for p in prompts] if prompts is not None else None
     return [
         {
-            "prompt_tail": prompts[i][-_PROMPT_TAIL:] if prompts is not None else None,
+            "prompt_tail": texts[i][-_PROMPT_TAIL:] if texts is not None else None,
             "reference": rows[i]["reference"],
             "prediction": rows[i]["prediction"],
             "correct": rows[i]["correct"],

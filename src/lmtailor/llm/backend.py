@@ -1,7 +1,7 @@
-"""The backend contract: generate a batch, log-likelihood of continuations, count tokens.
+"""The backend contract: generate a batch, log-likelihood of continuations and of whole texts, count tokens.
 
-Three methods, as in lm-evaluation-harness, so every task runs on every backend. Backends do no caching
-and no accounting; the `LLM` client in `client.py` does both, once, for all of them.
+The calls of lm-evaluation-harness, so every task (judge, synth, every evaluation) runs on every backend.
+Backends do no caching and no accounting; the `LLM` client in `client.py` does both, once, for all of them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ class Backend(ABC):
     supports_schema: bool = False  # constrained decoding to a JSON schema
     # USD per million (prompt, completion) tokens; None where running the model costs no money per call.
     price: tuple[float, float] | None = None
+    cacheable: bool = True  # False for a model in memory whose weights change (one being trained)
 
     def identity(self) -> dict[str, Any]:
         """What makes two backends give the same answers: the cache key's backend part."""
@@ -32,7 +33,21 @@ class Backend(ABC):
         """For each (context, continuation): log P(continuation | context), summed over its tokens."""
 
     @abstractmethod
+    def loglikelihood_rolling(self, texts: Sequence[str], max_tokens: int | None = None) -> list[LogLik]:
+        """For each text: log P(text), summed over every token after the first (BOS where the model has one),
+        each conditioned on all before it; `tokens` counts them, so -logprob / tokens is the cross-entropy.
+        `max_tokens` cuts each text's tokens (BOS included) first. A text longer than the window is refused,
+        not scored in windows."""
+
+    @abstractmethod
     def count_tokens(self, text: str) -> int: ...
+
+    def batches(self, kind: str, items: Sequence[Any], **options: Any) -> list[list[int]] | None:
+        """How the client splits one call's items (`kind`: generate, loglikelihood or loglikelihood_rolling,
+        with that method's options) into backend calls, as lists of indices. None: its own fixed-size chunks,
+        in order. A backend that batches by token length plans here, so the client still writes the cache and
+        shows progress call by call while every batch holds items of similar length."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release the model or connections."""

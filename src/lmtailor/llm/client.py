@@ -55,6 +55,8 @@ class LLM:
         progress: Progress | None = None,
         batch_size: int = 8,
     ):
+        if cache is not None and not backend.cacheable:
+            raise ValueError(f"{backend.model}: a model in memory changes as it trains; its answers cannot be cached")
         self.backend = backend
         self.cache = cache
         self.progress = progress
@@ -72,14 +74,35 @@ class LLM:
         def call(batch: list[Prompt]) -> list[dict[str, Any]]:
             return [c.to_json() for c in self.backend.generate(batch, params)]
 
-        answers = self._cached("generate", p, list(prompts), call, description)
+        def plan(items: list[Prompt]) -> list[list[int]] | None:
+            return self.backend.batches("generate", items, params=params)
+
+        answers = self._cached("generate", p, list(prompts), call, plan, description)
         return [Completion.from_json(a, cached) for a, cached in answers]
 
     def loglikelihood(self, pairs: Sequence[tuple[str, str]], description: str = "loglikelihood") -> list[LogLik]:
         def call(batch: list[list[str]]) -> list[dict[str, Any]]:
             return [x.to_json() for x in self.backend.loglikelihood([(c, t) for c, t in batch])]
 
-        answers = self._cached("loglikelihood", {}, [[c, t] for c, t in pairs], call, description)
+        def plan(items: list[list[str]]) -> list[list[int]] | None:
+            return self.backend.batches("loglikelihood", [(c, t) for c, t in items])
+
+        answers = self._cached("loglikelihood", {}, [[c, t] for c, t in pairs], call, plan, description)
+        return [LogLik.from_json(a) for a, _ in answers]
+
+    def loglikelihood_rolling(
+        self, texts: Sequence[str], max_tokens: int | None = None, description: str = "loglikelihood_rolling"
+    ) -> list[LogLik]:
+        """Each whole text's log-likelihood (see Backend.loglikelihood_rolling): a cross-entropy probe."""
+
+        def call(batch: list[str]) -> list[dict[str, Any]]:
+            return [x.to_json() for x in self.backend.loglikelihood_rolling(batch, max_tokens)]
+
+        def plan(items: list[str]) -> list[list[int]] | None:
+            return self.backend.batches("loglikelihood_rolling", items, max_tokens=max_tokens)
+
+        params = {"max_tokens": max_tokens}
+        answers = self._cached("loglikelihood_rolling", params, list(texts), call, plan, description)
         return [LogLik.from_json(a) for a, _ in answers]
 
     def count_tokens(self, text: str) -> int:
@@ -121,6 +144,7 @@ class LLM:
         params: dict[str, Any],
         prompts: list[Any],
         call: Callable[[list[Any]], list[dict[str, Any]]],
+        plan: Callable[[list[Any]], list[list[int]] | None],
         description: str,
     ) -> list[tuple[dict[str, Any], bool]]:
         identity = self.backend.identity()
@@ -137,10 +161,15 @@ class LLM:
         if self.progress is not None and todo:
             task = self.progress.add_task(description, total=len(todo))
         pending = list(todo.items())
-        for lo in range(0, len(pending), self.batch_size):
-            batch = pending[lo : lo + self.batch_size]
+        items = [prompts[idx[0]] for _, idx in pending]
+        chunks = plan(items) if items else None
+        if chunks is None:
+            size = self.batch_size
+            chunks = [list(range(lo, min(lo + size, len(items)))) for lo in range(0, len(items), size)]
+        for chunk in chunks:
+            batch = [pending[j] for j in chunk]
             start = time.perf_counter()
-            answers = call([prompts[idx[0]] for _, idx in batch])
+            answers = call([items[j] for j in chunk])
             self.usage.seconds += time.perf_counter() - start
             if self.cache is not None:
                 self.cache.put_many(kind, [(k, a) for (k, _), a in zip(batch, answers, strict=True)])

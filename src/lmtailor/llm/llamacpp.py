@@ -89,17 +89,34 @@ class LlamaCppBackend(Backend):
         return out
 
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[LogLik]:
-        return [self._loglik(context, continuation) for context, continuation in pairs]
+        out = []
+        for context, continuation in pairs:
+            ctx = self._tokenize(context)
+            whole = self._tokenize(context + continuation)
+            n = min(_common_prefix(ctx, whole), len(whole) - 1)  # the continuation gets at least one token
+            if len(whole) > self._llm.n_ctx():
+                raise BackendError(
+                    f"context and continuation take {len(whole)} tokens; the window is {self._llm.n_ctx()}"
+                )
+            out.append(self._score(whole, n))
+        return out
 
-    def _loglik(self, context: str, continuation: str) -> LogLik:
+    def loglikelihood_rolling(self, texts: Sequence[str], max_tokens: int | None = None) -> list[LogLik]:
+        out = []
+        for text in texts:
+            tokens = self._tokenize(text)[:max_tokens]
+            if len(tokens) > self._llm.n_ctx():
+                raise BackendError(f"a text of {len(tokens)} tokens is longer than the window of {self._llm.n_ctx()}")
+            out.append(self._score(tokens, 1) if len(tokens) > 1 else LogLik(0.0, True, 0))
+        return out
+
+    def _tokenize(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode(), add_bos=True, special=True)
+
+    def _score(self, whole: list[int], n: int) -> LogLik:
+        """log P(whole[n:] | whole[:n]), n >= 1, from an empty KV cache."""
         llm = self._llm
-        ctx = llm.tokenize(context.encode(), add_bos=True, special=True)
-        whole = llm.tokenize((context + continuation).encode(), add_bos=True, special=True)
-        n = _common_prefix(ctx, whole)
-        n = min(n, len(whole) - 1)  # the continuation gets at least one token
         cont = whole[n:]
-        if len(whole) > llm.n_ctx():
-            raise BackendError(f"context and continuation take {len(whole)} tokens; the window is {llm.n_ctx()}")
         llm.reset()
         llm.eval(whole[:n])
         rows = [_last_logits(llm)]

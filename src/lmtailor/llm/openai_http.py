@@ -142,6 +142,9 @@ class OpenAIBackend(Backend):
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[LogLik]:
         return list(self._pool.map(lambda pair: self._loglik(*pair), pairs))
 
+    def loglikelihood_rolling(self, texts: Sequence[str], max_tokens: int | None = None) -> list[LogLik]:
+        return list(self._pool.map(lambda text: self._rolling(text, max_tokens), texts))
+
     def count_tokens(self, text: str) -> int:
         if self._tokenizer is None:
             self._tokenizer = self._find_tokenizer()
@@ -197,10 +200,34 @@ class OpenAIBackend(Backend):
         return {"grammar": json_schema_to_gbnf(json.dumps(schema))}
 
     def _loglik(self, context: str, continuation: str) -> LogLik:
-        """Scores the prompt's own tokens: echo the prompt with its logprobs and generate one token (0 means
-        "no limit" to llama-cpp-python). A token that straddles the context's end counts as continuation, as
-        it does when the continuation's tokens are the difference between the two tokenisations."""
+        """Scores the prompt's own tokens: echo the prompt with its logprobs. A token that straddles the
+        context's end counts as continuation, as it does when the continuation's tokens are the difference
+        between the two tokenisations."""
         prompt = context + continuation
+        offsets, logprobs, tops = self._echo(prompt, "continuations")
+        ends = [*offsets[1:], len(prompt)]
+        picked = [i for i in range(len(offsets)) if ends[i] > len(context)]
+        if not picked:
+            raise BackendError(f"{self.shown_url}: no token of the continuation {continuation!r} came back")
+        if any(logprobs[i] is None for i in picked):
+            raise BackendError(
+                f"{self.shown_url} gave no logprob for the prompt's first token; give a non-empty context"
+            )
+        return _summed([logprobs[i] for i in picked], [tops[i] for i in picked])
+
+    def _rolling(self, text: str, max_tokens: int | None) -> LogLik:
+        """Every echoed token that has a logprob, at most max_tokens - 1 of them (as many as a sequence of
+        max_tokens from BOS scores). A server gives its first listed token no logprob, and llama-cpp-python's
+        lists no BOS, so there the text's first token goes unscored; `tokens` says how many were scored."""
+        if not text:
+            return LogLik(0.0, True, 0)
+        _, logprobs, tops = self._echo(text, "texts")
+        kept = [i for i, lp in enumerate(logprobs) if lp is not None][: None if max_tokens is None else max_tokens - 1]
+        return _summed([logprobs[i] for i in kept], [tops[i] for i in kept])
+
+    def _echo(self, prompt: str, what: str) -> tuple[list[int], list[float | None], list[dict[str, float] | None]]:
+        """The prompt's tokens as the server scores them: text offsets, logprobs, top logprobs. It asks for one
+        generated token (0 means "no limit" to llama-cpp-python) and drops it."""
         body = {"model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0, "echo": True, "logprobs": 1}
         data, raw = self._post("/completions", body)
         try:
@@ -210,22 +237,10 @@ class OpenAIBackend(Backend):
         except (KeyError, IndexError, TypeError):
             raise BackendError(
                 f"{self.shown_url}/completions returned no prompt logprobs (echo=true, logprobs=1), so it cannot "
-                f"score continuations; use a server that does (llama.cpp, llama-cpp-python, vLLM): {raw[:300]!r}"
+                f"score {what}; use a server that does (llama.cpp, llama-cpp-python, vLLM): {raw[:300]!r}"
             ) from None
-        n = len(offsets) - int((data.get("usage") or {}).get("completion_tokens", 1))  # drop what it generated
-        ends = [*offsets[1:n], len(prompt)]
-        picked = [i for i in range(n) if ends[i] > len(context)]
-        if not picked:
-            raise BackendError(f"{self.shown_url}: no token of the continuation {continuation!r} came back")
-        total, greedy = 0.0, True
-        for i in picked:
-            if logprobs[i] is None:
-                raise BackendError(
-                    f"{self.shown_url} gave no logprob for the prompt's first token; give a non-empty context"
-                )
-            total += logprobs[i]
-            greedy = greedy and logprobs[i] >= max((tops[i] or {}).values(), default=logprobs[i]) - 1e-6
-        return LogLik(total, greedy, len(picked))
+        n = len(offsets) - int((data.get("usage") or {}).get("completion_tokens", 1))
+        return offsets[:n], logprobs[:n], tops[:n]
 
     def _find_tokenizer(self) -> tuple[str, int]:
         """The first tokenize endpoint the server has, and how many special tokens it adds (the length of
@@ -296,6 +311,12 @@ class OpenAIBackend(Backend):
         if delay is None:
             delay = random.uniform(0.5, 1.0) * self.backoff * 2**attempt
         time.sleep(delay)
+
+
+def _summed(logprobs: list[float], tops: list[dict[str, float] | None]) -> LogLik:
+    """The tokens' total logprob, and whether each was the server's top choice."""
+    greedy = all(lp >= max((top or {}).values(), default=lp) - 1e-6 for lp, top in zip(logprobs, tops, strict=True))
+    return LogLik(sum(logprobs), greedy, len(logprobs))
 
 
 def _is_loopback(host: str) -> bool:

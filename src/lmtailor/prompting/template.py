@@ -1,7 +1,7 @@
 """How an Example becomes model text: the tokenizer's chat template, or a plain template for base models.
 
 A rendered example is a list of segments, each marked as prompt (context the model reads) or answer (what the
-loss is computed on). The same template renders evaluation prompts, so a model is scored on the very text
+loss is computed on). The same template is the Prompter of evaluation, so a model is scored on the very text
 shape it was trained on.
 
 The chat form finds each answer by rendering the conversation up to an assistant turn twice, with and
@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from lmtailor.core.records import Example, RecordError, merged_input
+from lmtailor.prompting.prompter import Prompter
 
 # Alpaca's own prompt, the usual choice for a base model without a chat template.
 PLAIN_PROMPT = "### Instruction:\n{instruction}\n\n### Response:\n"
@@ -39,12 +40,15 @@ class Segment:
     answer: bool
 
 
-class Template:
+class Template(Prompter):
     """Renders Examples for one tokenizer."""
 
     def __init__(self, tokenizer: Any, config: TemplateConfig | None = None):
         self.tokenizer = tokenizer
         self.config = config or TemplateConfig()
+        # The BOS the tokenizer puts before any text: a backend adds it to a prompt, so a prompt leaves it out.
+        bos = tokenizer.bos_token
+        self._added_bos = bos if bos and tokenizer("").input_ids[:1] == [tokenizer.bos_token_id] else ""
         kind = self.config.kind
         if kind == "auto":
             kind = "chat" if getattr(tokenizer, "chat_template", None) else "plain"
@@ -54,7 +58,7 @@ class Template:
 
     def segments(self, ex: Example) -> list[Segment]:
         """The whole conversation as prompt and answer segments (RecordError if it has no answer)."""
-        messages = _messages(ex)
+        messages = turns(ex)
         answers = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
         if not answers:
             raise RecordError(f"{ex.id}: has no answer (assistant turn) to train on")
@@ -71,13 +75,14 @@ class Template:
             done = full
         return [s for s in out if s.text]
 
-    def prompt(self, ex: Example) -> tuple[str, str]:
-        """(the text a model continues, the reference answer) for the example's last assistant turn."""
-        messages = _messages(ex)
+    def prompt(self, example: Example) -> str:
+        """The text a model continues with the example's last assistant turn: the training text up to there,
+        less the BOS every backend adds itself."""
+        messages = turns(example)
         last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
         if last is None:
-            raise RecordError(f"{ex.id}: has no reference answer (assistant turn)")
-        return self._prompt_text(messages[:last]), messages[last]["content"]
+            raise RecordError(f"{example.id}: has no reference answer (assistant turn)")
+        return self._prompt_text(messages[:last]).removeprefix(self._added_bos)
 
     def _prompt_text(self, messages: list[dict[str, Any]]) -> str:
         if self.kind == "chat":
@@ -112,6 +117,6 @@ class Template:
         return self.config.answer_suffix
 
 
-def _messages(ex: Example) -> list[dict[str, Any]]:
+def turns(ex: Example) -> list[dict[str, Any]]:
     """The example's turns with its input folded into the instruction it belongs to."""
     return [{"role": m["role"], "content": m["content"]} for m in merged_input(ex, ex.messages)]

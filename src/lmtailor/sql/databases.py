@@ -27,7 +27,6 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from lmtailor.core.cachedir import cache_dir
-from lmtailor.evaluate import DATA_ROOT
 from lmtailor.sql.sqlite import sqlite_text
 
 # Part of every cached file's key: a change to the translation rebuilds the databases.
@@ -50,13 +49,9 @@ class SqliteDatabase:
         return {**asdict(self), "path": str(self.path), "source": str(self.source)}
 
 
-def defog_databases(data_root: Path = DATA_ROOT) -> Path:
-    return data_root / "text2sql" / "defog" / "databases"
-
-
-def defog_database(name: str, databases: Path | None = None) -> SqliteDatabase:
-    """Defog database `name` (e.g. "academic") as SQLite, built on first use each day."""
-    source = (databases or defog_databases()) / name / f"{name}.sql"
+def defog_database(name: str, databases: Path) -> SqliteDatabase:
+    """Defog database `name` (e.g. "academic") from its `databases` folder as SQLite, built on first use each day."""
+    source = databases / name / f"{name}.sql"
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such Defog database source")
     return sqlite_from_postgres(source)
@@ -176,7 +171,7 @@ def _as_postgres_stores(con: sqlite3.Connection, table: str, columns: dict[str, 
         )
 
 
-def spider_schema(db_id: str, data_root: Path = DATA_ROOT) -> str:
+def spider_schema(db_id: str, data_root: Path) -> str:
     """Spider database `db_id` as prompt text: one `table(column, ...)` line per table, then one
     `-- table.column = table.column` line per foreign key (the joins a query needs)."""
     schemas = _spider_tables(data_root / "text2sql" / "spider" / "tables.json")

@@ -27,6 +27,9 @@ from lmtailor.core.cachedir import cache_dir
 from lmtailor.core.io import atomic_path, write_jsonl
 from lmtailor.core.progress import console, make_progress
 from lmtailor.core.records import Example
+from lmtailor.evaluate.report import compare, measure, render_table
+from lmtailor.llm.client import LLM
+from lmtailor.llm.transformers_backend import TransformersBackend
 from lmtailor.prompting.template import Template
 from lmtailor.train.config import TrainConfig
 from lmtailor.train.data import Batches, bucket, pack, rows_in_batches, tokenize, unwrap
@@ -52,8 +55,6 @@ def train(cfg: TrainConfig, restart: bool = False) -> TrainManifest | None:
 
 
 def _train(cfg: TrainConfig, restart: bool, main: bool) -> TrainManifest | None:
-    from lmtailor.evaluate.report import compare, measure, render_table
-
     out = cfg.out
     path = model_dir(cfg.model)
     _claim(out, cfg, restart)
@@ -71,12 +72,14 @@ def _train(cfg: TrainConfig, restart: bool, main: bool) -> TrainManifest | None:
 
     scored = eval_ex[: cfg.eval_limit] if cfg.eval_limit is not None else eval_ex
 
-    def measured(progress: Any) -> dict[str, Any]:
-        return measure(model, tokenizer, template, scored, cfg.evaluate, progress)
+    def measured(model: Any, progress: Any) -> dict[str, Any]:
+        """Learning and forgetting of the model as it is now, asked through the backend every evaluation uses."""
+        backend = TransformersBackend.wrap(model, tokenizer, path.name, batch_size=cfg.evaluate.task.batch_size)
+        return measure(LLM(backend, progress=progress), template, scored, cfg.evaluate)
 
     with make_progress(cfg.progress and main) as progress:
         key = _base_key(path, cfg, scored)
-        before = _measured(out / "eval_before.json", key, lambda: measured(progress)) if main else {}
+        before = _measured(out / "eval_before.json", key, lambda: measured(model, progress)) if main else {}
 
     train_set = _batches(train_tok, cfg, tokenizer.pad_token_id)
     eval_set = _batches(eval_tok, cfg, tokenizer.pad_token_id) if eval_tok else None
@@ -109,7 +112,7 @@ def _train(cfg: TrainConfig, restart: bool, main: bool) -> TrainManifest | None:
         return None
     model = trainer.model
     with make_progress(cfg.progress) as progress:
-        after = measured(progress)
+        after = measured(model, progress)
     if loss_after is not None:
         after["eval_loss"] = loss_after
     _write_json(out / "eval_after.json", after)

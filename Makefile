@@ -64,7 +64,7 @@ bench-quick: $(STAMP)
 	$(BENCH)/dedup.py --limit 5000 --inject 500 --repeat 1
 	$(BENCH)/stream_memory.py --sizes 10000 --modes read curate
 	$(BENCH)/llm.py --prompts 4 --max-tokens 8
-	$(BENCH)/break_cli.py --out bench/out/break_cli_quick --only empty
+	$(BENCH)/break_cli.py --out bench/out/break_cli_quick --only bom
 	$(BENCH)/train_sql.py prepare
 
 clean:

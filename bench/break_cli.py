@@ -127,7 +127,7 @@ def make_files(root: Path) -> dict[str, Path]:
     paths = {}
     for name, (file, content, _, _) in FILES.items():
         paths[name] = root / file
-        if content:
+        if content or name == "empty":  # the others without content are made below (Parquet, datasets folders)
             paths[name].write_bytes(content)
     table = pa.table({"instruction": ["a", "b"], "output": ["x", "y"]})
     pq.write_table(table, paths["cut parquet"])

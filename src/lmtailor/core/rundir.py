@@ -237,3 +237,44 @@ class AuditFolder(RunFolder):
     @property
     def report(self) -> Path:
         return self.path / self.REPORT
+
+
+class TrainFolder(RunFolder):
+    """A training run: its config (which the folder belongs to), rejects, metrics and curves, the figures before
+    and after, checkpoints (what a killed run resumes from), the exports and manifest.json, written last."""
+
+    INDEX = "manifest.json"
+    WHAT = "train"
+    # export kind -> its file or folder
+    EXPORTS = {"adapter": "adapter", "merged": "merged", "gguf": "adapter.gguf"}
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def rejects(self) -> Path:
+        return self.path / "rejects.jsonl"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def curves(self) -> Path:
+        return self.path / "curves.png"
+
+    @property
+    def eval_before(self) -> Path:
+        return self.path / "eval_before.json"
+
+    @property
+    def eval_after(self) -> Path:
+        return self.path / "eval_after.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    def export(self, kind: str) -> Path:
+        return self.path / self.EXPORTS[kind]

@@ -55,7 +55,7 @@ def train(cfg: TrainConfig, restart: bool = False) -> TrainManifest | None:
 
 
 def _train(cfg: TrainConfig, restart: bool, main: bool) -> TrainManifest | None:
-    out = cfg.out
+    out = rundir.TrainFolder(cfg.out)
     path = model_dir(cfg.model)
     _claim(out, cfg, restart)
     tokenizer = load_tokenizer(path)
@@ -63,9 +63,9 @@ def _train(cfg: TrainConfig, restart: bool, main: bool) -> TrainManifest | None:
     train_ex, eval_ex = _split(cfg)
     train_tok, train_stats = tokenize(train_ex, template, cfg.max_length)
     eval_tok, eval_stats = tokenize(eval_ex, template, cfg.max_length)
-    write_jsonl(out / "rejects.jsonl", train_stats.rejected + eval_stats.rejected)
+    write_jsonl(out.rejects, train_stats.rejected + eval_stats.rejected)
     if not train_tok:
-        raise TrainError(f"no trainable examples: all {len(train_ex)} were rejected (see {out / 'rejects.jsonl'})")
+        raise TrainError(f"no trainable examples: all {len(train_ex)} were rejected (see {out.rejects})")
 
     set_seed(cfg.seed)  # the adapter's initial weights: a resumed run must start from the same ones
     model = load_model(path, cfg)
@@ -79,14 +79,14 @@ def _train(cfg: TrainConfig, restart: bool, main: bool) -> TrainManifest | None:
 
     with make_progress(cfg.progress and main) as progress:
         key = _base_key(path, cfg, scored)
-        before = _measured(out / "eval_before.json", key, lambda: measured(model, progress)) if main else {}
+        before = _measured(out.eval_before, key, lambda: measured(model, progress)) if main else {}
 
     train_set = _batches(train_tok, cfg, tokenizer.pad_token_id)
     eval_set = _batches(eval_tok, cfg, tokenizer.pad_token_id) if eval_tok else None
-    log = RunLog(out / "metrics.jsonl", cfg.progress)
+    log = RunLog(out.metrics, cfg.progress)
     trainer = AnswerLossTrainer(
         model=model,
-        args=training_args(cfg, out, len(train_set)),
+        args=training_args(cfg, out.checkpoints, len(train_set)),
         train_dataset=train_set,
         eval_dataset=eval_set,
         data_collator=unwrap,
@@ -94,12 +94,12 @@ def _train(cfg: TrainConfig, restart: bool, main: bool) -> TrainManifest | None:
         callbacks=callbacks(cfg, log),
     )
     trainer.remove_callback(PrinterCallback)  # RunLog shows and records the logs instead
-    resume = last_checkpoint(out / "checkpoints")
+    resume = last_checkpoint(out.checkpoints)
     # Every rank evaluates (evaluation gathers across processes); a resumed run has its loss before on disk.
     if eval_set is not None and resume is None:
         before["eval_loss"] = trainer.evaluate()["eval_loss"]  # the held-out answers' loss before any step
         if main:
-            _write_json(out / "eval_before.json", before)
+            _write_json(out.eval_before, before)
     started = time.perf_counter()
     if resume is not None and reload_if_finished(trainer, resume):
         train_loss = None  # of this process: it took no step
@@ -115,12 +115,12 @@ def _train(cfg: TrainConfig, restart: bool, main: bool) -> TrainManifest | None:
         after = measured(model, progress)
     if loss_after is not None:
         after["eval_loss"] = loss_after
-    _write_json(out / "eval_after.json", after)
+    _write_json(out.eval_after, after)
 
     exports = _export(cfg, model, tokenizer, out)
     from lmtailor.train.plot import plot_curves
 
-    plot_curves(out / "metrics.jsonl", out / "curves.png")
+    plot_curves(out.metrics, out.curves)
     changes = compare(before, after)
     manifest = TrainManifest(
         config=cfg,
@@ -145,17 +145,17 @@ def _train(cfg: TrainConfig, restart: bool, main: bool) -> TrainManifest | None:
         exports=exports,
         command=sys.argv,
     )
-    _write_json(out / "manifest.json", manifest.model_dump(mode="json"))
+    _write_json(out.index, manifest.model_dump(mode="json"))
     console.print(render_table(before, after))
     return manifest
 
 
-def _claim(out: Path, cfg: TrainConfig, restart: bool) -> None:
+def _claim(out: rundir.TrainFolder, cfg: TrainConfig, restart: bool) -> None:
     """Own `out` for this config: a folder holding a different run is refused, not overwritten."""
-    saved = out / "config.json"
+    saved = out.config
     current = json.loads(cfg.model_dump_json(exclude={"progress"}))
-    if restart and out.exists():
-        for p in out.iterdir():  # all but the lock this run holds
+    if restart and out.path.exists():
+        for p in out.path.iterdir():  # all but the lock this run holds
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p)
             elif p.name != rundir.LOCK:
@@ -166,8 +166,10 @@ def _claim(out: Path, cfg: TrainConfig, restart: bool) -> None:
         except (ValueError, RecursionError):  # a bad byte, bad JSON, nesting too deep
             raise TrainError(f"{saved} is damaged; pass --restart to replace the run or choose another --out") from None
         if earlier != current:
-            raise TrainError(f"{out} holds a run with a different config; pass --restart to replace it or choose --out")
-    out.mkdir(parents=True, exist_ok=True)
+            raise TrainError(
+                f"{out.path} holds a run with a different config; pass --restart to replace it or choose --out"
+            )
+    out.path.mkdir(parents=True, exist_ok=True)
     _write_json(saved, current)
 
 
@@ -231,20 +233,19 @@ def _figures(measured: dict[str, Any]) -> dict[str, Any]:
             for k, v in measured.items()}  # fmt: skip
 
 
-def _export(cfg: TrainConfig, model: Any, tokenizer: Any, out: Path) -> dict[str, str]:
+def _export(cfg: TrainConfig, model: Any, tokenizer: Any, out: rundir.TrainFolder) -> dict[str, str]:
     from lmtailor.train.export import save_adapter, save_gguf_lora, save_merged
 
     done: dict[str, str] = {}
     for kind in cfg.export or []:
+        target = out.export(kind)
         if kind == "adapter":
-            save_adapter(model, out / "adapter")
-            done[kind] = str(out / "adapter")
+            save_adapter(model, target)
         elif kind == "merged":
-            save_merged(model, tokenizer, out / "merged")
-            done[kind] = str(out / "merged")
+            save_merged(model, tokenizer, target)
         else:
-            save_gguf_lora(model, out / "adapter.gguf")
-            done[kind] = str(out / "adapter.gguf")
+            save_gguf_lora(model, target)
+        done[kind] = str(target)
     return done
 
 

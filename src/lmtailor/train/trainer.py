@@ -172,12 +172,12 @@ def _truncate_after(path: Path, step: int) -> None:
     path.write_text("".join(f"{r}\n" for r in rows), encoding="utf-8")
 
 
-def training_args(cfg: TrainConfig, out: Path, steps_per_epoch: int) -> TrainingArguments:
+def training_args(cfg: TrainConfig, checkpoints: Path, steps_per_epoch: int) -> TrainingArguments:
     """TrainingArguments from the config. One dataset item is one micro-batch, hence batch size 1."""
     eval_every = cfg.eval_every or max(steps_per_epoch // cfg.grad_accum, 1)
     save_every = eval_every if cfg.early_stopping else cfg.save_every
     return TrainingArguments(
-        output_dir=str(out / "checkpoints"),
+        output_dir=str(checkpoints),
         per_device_train_batch_size=1,
         per_device_eval_batch_size=1,
         gradient_accumulation_steps=cfg.grad_accum,

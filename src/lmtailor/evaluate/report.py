@@ -21,6 +21,10 @@ from lmtailor.llm.client import LLM
 from lmtailor.prompting.prompter import Prompter
 
 T = TypeVar("T")
+# How the figures are computed: bumped whenever one is computed differently (2: the probes ask through the backend
+# contract, the cross-entropy summed per text in float64), so a base model's figures cached by an earlier version
+# are measured again rather than compared with figures measured another way.
+METHOD = 2
 
 
 class ForgettingConfig(BaseModel):

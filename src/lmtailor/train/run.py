@@ -27,7 +27,7 @@ from lmtailor.core.cachedir import cache_dir
 from lmtailor.core.io import atomic_path, write_jsonl
 from lmtailor.core.progress import console, make_progress
 from lmtailor.core.records import Example
-from lmtailor.evaluate.report import compare, measure, render_table
+from lmtailor.evaluate.report import METHOD, compare, measure, render_table
 from lmtailor.llm.client import LLM
 from lmtailor.llm.transformers_backend import TransformersBackend
 from lmtailor.prompting.template import Template
@@ -223,7 +223,7 @@ def _base_key(path: Path, cfg: TrainConfig, eval_ex: list[Example]) -> str:
     weights = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.glob("*.safetensors"))
     basis = {"model": str(path.resolve()), "weights": weights, "config": (path / "config.json").read_text(),
              "template": cfg.template.model_dump(), "evaluate": cfg.evaluate.model_dump(mode="json"),
-             "max_length": cfg.max_length, "examples": [ex.to_json() for ex in eval_ex]}  # fmt: skip
+             "max_length": cfg.max_length, "examples": [ex.to_json() for ex in eval_ex], "method": METHOD}  # fmt: skip
     return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 

@@ -36,7 +36,7 @@ lint: $(STAMP)
 test: lint $(CHROMIUM)
 	LMTAILOR_NO_PROGRESS=1 $(BIN)/pytest -q
 
-# The fast tier: no model, no browser (about a minute); `make test` still runs everything.
+# The fast tier: no model, no browser (about 90 s); `make test` still runs everything.
 test-fast: $(STAMP)
 	LMTAILOR_NO_PROGRESS=1 $(BIN)/pytest -q -m "not model and not browser"
 

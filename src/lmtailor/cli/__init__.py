@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from lmtailor.cli import audit, convert, curate, demo, explain, judge, score, synth, train
+from lmtailor.cli import audit, convert, curate, demo, evaluate, explain, judge, score, synth, train
 
 app = typer.Typer(
     help="lmtailor: adapt an open LLM to your task on limited hardware. Start with the data: "
@@ -22,4 +22,5 @@ app.command(epilog=score.EPILOG)(score.score)
 app.add_typer(synth.app, name="synth")
 app.command(epilog=judge.EPILOG)(judge.judge)
 app.command(epilog=train.EPILOG)(train.train)
+app.command(name="eval", epilog=evaluate.EPILOG)(evaluate.evaluate)
 app.command(epilog=demo.EPILOG)(demo.demo)

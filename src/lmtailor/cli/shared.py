@@ -122,6 +122,17 @@ ColumnsOpt = Annotated[
 ]
 ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars.")]
 MaxTokensOpt = Annotated[int, typer.Option(help="Most tokens the model writes per answer (step: max_tokens).")]
+# How a task is scored: train's before/after and eval take the same options (config: evaluate.task / task).
+METRICS = ("exact_match", "sql", "squad", "choice")
+MetricOpt = Annotated[
+    str | None,
+    typer.Option(help="Task metric: exact_match, sql, squad or choice (config: task.metric).",
+                 callback=one_of("--metric", METRICS)),
+]  # fmt: skip
+DatabasesOpt = Annotated[
+    Path | None, typer.Option(help="sql: folder of SQLite files or Defog dumps, for execution accuracy.")
+]
+MaxNewTokensOpt = Annotated[int | None, typer.Option(help="Longest answer generated when scoring.")]
 
 BACKENDS = ("llamacpp", "openai", "transformers")
 

@@ -7,7 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from lmtailor.cli.shared import ColumnsOpt, FormatOpt, ProgressOpt, fail, out_option, renames, reported
+from lmtailor.cli.shared import (
+    ColumnsOpt,
+    DatabasesOpt,
+    FormatOpt,
+    MaxNewTokensOpt,
+    MetricOpt,
+    ProgressOpt,
+    fail,
+    out_option,
+    renames,
+    reported,
+)
 
 EPILOG = (
     "Example:  lmtailor train data.jsonl --method lora --out runs/lora\n\n"
@@ -54,17 +65,13 @@ def train(
     export: Annotated[
         list[str] | None, typer.Option(help="adapter, merged, gguf (repeatable; default per method).")
     ] = None,
-    metric: Annotated[
-        str | None, typer.Option(help="Task metric: exact_match or sql (config: evaluate.task.metric).")
-    ] = None,
-    databases: Annotated[
-        Path | None, typer.Option(help="sql: folder of SQLite files or Defog dumps, for execution accuracy.")
-    ] = None,
+    metric: MetricOpt = None,
+    databases: DatabasesOpt = None,
     eval_fraction: Annotated[
         float | None, typer.Option(help="Share of the training data held out when there is no --eval (0.1).")
     ] = None,
     eval_limit: Annotated[int | None, typer.Option(help="Held-out examples answered for the task metric.")] = None,
-    max_new_tokens: Annotated[int | None, typer.Option(help="Longest answer generated when scoring.")] = None,
+    max_new_tokens: MaxNewTokensOpt = None,
     general_texts: Annotated[
         int | None, typer.Option(help="General texts for the cross-entropy forgetting probe (0: off).")
     ] = None,

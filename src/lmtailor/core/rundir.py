@@ -278,3 +278,18 @@ class TrainFolder(RunFolder):
 
     def export(self, kind: str) -> Path:
         return self.path / self.EXPORTS[kind]
+
+
+class EvalFolder(RunFolder):
+    """An evaluation of one system: its config, one prediction row per example, and manifest.json, written last."""
+
+    INDEX = "manifest.json"
+    WHAT = "eval"
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.path / "predictions.jsonl"

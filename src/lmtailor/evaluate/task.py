@@ -1,8 +1,9 @@
-"""The target task scored on held-out examples: what the model learned.
+"""The target task scored on held-out examples: what the model learned, and what each answer cost.
 
 Each example is put to the model by a Prompter (the training Template, so a tuned model is scored on the very
-text shape it was trained on; or few-shot turns), answered greedily through any backend, so a score does not
-change from one run to the next, and compared with its reference answer, the example's last assistant turn:
+text shape it was trained on; few-shot shots; retrieved passages), answered greedily through any backend, so a
+score does not change from one run to the next, and compared with its reference answer, the example's last
+assistant turn:
 
 - `exact_match`: equal once whitespace runs are collapsed (also reported ignoring case);
 - `sql`: equal once both are canonical SQL (as the normalize step writes it), or, where the example names a
@@ -10,22 +11,31 @@ change from one run to the next, and compared with its reference answer, the exa
   ORDER BY). A predicted query that fails or runs too long is wrong; an example whose gold query fails is left
   out and reported. Databases are looked up only inside `databases`: a name that would lead out of it (a path,
   or a symlink to a file elsewhere) is refused, and its example scored by form alone and reported.
+- `squad`: extractive QA, SQuAD's normalisation, exact match and token F1 (the score) against the reference
+  and any further gold answers in the example's `answers` field;
+- `choice`: classification and multiple choice, scored by the log-likelihood of each label after the prompt
+  (nothing generated: the right way to ask a base model, which rambles), the likeliest label the answer.
+
+Every score comes with a 95% bootstrap interval, and every run with its cost per query: prompt tokens,
+completion tokens and seconds (p50/p95). Where a prompter injected context (retrieval), the share of examples
+whose gold answer was in it is reported too (answer-in-context).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lmtailor.core.records import Example
+from lmtailor.core.records import Example, RecordError
+from lmtailor.evaluate.metrics import bootstrap_ci, contains_answer, spread, squad_scores
 from lmtailor.llm.client import LLM
 from lmtailor.llm.types import GenParams, Prompt
-from lmtailor.prompting.prompter import Prompter
+from lmtailor.prompting.prompter import Asked, Prompter
 from lmtailor.sql.databases import SqliteDatabase, sqlite_from_postgres
 from lmtailor.sql.match import (
     QueryError,
@@ -37,7 +47,7 @@ from lmtailor.sql.match import (
     same_result,
 )
 
-TaskMetric = Literal["exact_match", "sql"]
+TaskMetric = Literal["exact_match", "sql", "squad", "choice"]
 # Metadata fields read as an example's category and database, first found wins (Dolly and Defog name them so).
 CATEGORY_FIELDS = ("category", "query_category")
 DB_FIELDS = ("db_name", "db_id")
@@ -59,21 +69,44 @@ class TaskConfig(BaseModel):
     databases: Path | None = None
     db_field: str | None = None  # the metadata field naming an example's database; None: db_name or db_id
     sql_timeout_s: float = Field(5.0, gt=0)
+    # choice: the labels every example chooses among (empty: the distinct references of the examples), or a
+    # metadata field holding each example's own options (multiple choice); each is scored as label_prefix+label.
+    labels: list[str] = []
+    choices_field: str | None = None
+    label_prefix: str = " "
+    answers_field: str = "answers"  # squad: a metadata field with further gold answers
 
 
 @dataclass
 class TaskResult:
     summary: dict[str, Any]  # small: goes into the run's manifest
     predictions: list[dict[str, Any]]  # one row per example, for a JSONL file
+    prompts: list[Prompt] = field(default_factory=list)  # what each example was asked, where it was asked
 
 
 def score_task(llm: LLM, prompter: Prompter, examples: Sequence[Example], cfg: TaskConfig | None = None) -> TaskResult:
-    """Answer every example greedily and score the answers with `cfg.metric`."""
+    """Answer every example greedily (or choose its likeliest label) and score the answers with `cfg.metric`."""
     cfg = cfg or TaskConfig()
-    prompts = [prompter.prompt(ex) for ex in examples]
-    params = GenParams(max_tokens=cfg.max_new_tokens, temperature=0.0, stop=tuple(s for s in cfg.stop if s))
-    answers = llm.generate(prompts, params, "generate")
-    return score_answers(examples, [a.text for a in answers], cfg, prompts)
+    asked = [prompter.ask(ex) for ex in examples]
+    prompts = [a.prompt for a in asked]
+    if cfg.metric == "choice":
+        answers, costs = _choose(llm, examples, prompts, cfg)
+    else:
+        params = GenParams(max_tokens=cfg.max_new_tokens, temperature=0.0, stop=tuple(s for s in cfg.stop if s))
+        completions = llm.generate(prompts, params, "generate")
+        answers = [c.text.strip() if cfg.metric == "squad" else c.text for c in completions]
+        costs = [_Cost(c.prompt_tokens, c.completion_tokens, c.seconds, c.cached) for c in completions]
+    result = score_answers(examples, answers, cfg, prompts)
+    result.prompts = prompts
+    for row, cost, a in zip(result.predictions, costs, asked, strict=True):
+        row.update(cost.row(), **a.notes)
+    result.summary["cost"] = _cost_summary(costs)
+    in_context = _answer_in_context(examples, asked, cfg)
+    if in_context is not None:
+        result.summary["answer_in_context"] = in_context
+        for row, found in zip(result.predictions, in_context.pop("rows"), strict=True):
+            row["answer_in_context"] = found
+    return result
 
 
 def score_answers(
@@ -91,20 +124,112 @@ def score_answers(
         scorer = _SqlScorer(cfg)
         rows = [scorer.score(ex, answer, reference) for ex, answer, reference in triples]
         summary = scorer.summary(rows)
+    elif cfg.metric == "squad":
+        rows = [_squad(ex, answer, reference, cfg) for ex, answer, reference in triples]
+        summary = {"metric": "squad", "n": len(rows), "score": _mean([r["f1"] for r in rows]),
+                   "exact_match": _mean([r["exact"] for r in rows])}  # fmt: skip
     else:
         rows = [_exact(ex, answer, reference) for ex, answer, reference in triples]
-        scored = len(rows) or 1
         summary = {
-            "metric": "exact_match",
+            "metric": cfg.metric,
             "n": len(rows),
-            "score": sum(r["correct"] for r in rows) / scored,
-            "score_ignoring_case": sum(r["correct_ignoring_case"] for r in rows) / scored,
+            "score": _mean([r["correct"] for r in rows]),
+            "score_ignoring_case": _mean([r["correct_ignoring_case"] for r in rows]),
         }
+    summary["ci95"] = _interval(rows, cfg.metric)
     categories = [_metadata(ex, CATEGORY_FIELDS) for ex in examples]
     if any(c is not None for c in categories):
         summary["per_category"] = _per_category(rows, categories)
     summary["examples"] = _shown(rows, prompts)
     return TaskResult(summary, rows)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / (len(values) or 1)
+
+
+def _interval(rows: list[dict[str, Any]], metric: str) -> list[float]:
+    """The score's 95% bootstrap interval over the scored examples (F1 for squad, right or wrong otherwise)."""
+    values = [r["f1"] for r in rows] if metric == "squad" else [r["correct"] for r in rows if r["correct"] is not None]
+    lo, hi = bootstrap_ci(values)
+    return [round(lo, 4), round(hi, 4)]
+
+
+@dataclass
+class _Cost:
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float | None
+    cached: bool
+
+    def row(self) -> dict[str, Any]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "seconds": None if self.seconds is None else round(self.seconds, 4), "cached": self.cached}  # fmt: skip
+
+
+def _cost_summary(costs: Sequence[_Cost]) -> dict[str, Any]:
+    """What serving the system cost per query. Seconds are each answer's cost when it was computed (a cached
+    answer keeps its first), shared among a batch's queries where the backend answers a batch at once."""
+    seconds = [c.seconds for c in costs if c.seconds is not None]
+    completion = [c.completion_tokens for c in costs]
+    return {
+        "prompt_tokens": spread([c.prompt_tokens for c in costs]),
+        "completion_tokens": {"total": sum(completion), **(spread(completion) or {})},
+        "seconds_per_query": spread(seconds),
+        "seconds": round(sum(seconds), 3),
+        "cached": sum(c.cached for c in costs),
+    }
+
+
+def _choose(
+    llm: LLM, examples: Sequence[Example], prompts: Sequence[Prompt], cfg: TaskConfig
+) -> tuple[list[str], list[_Cost]]:
+    """Each example's likeliest label: log P(label_prefix + label | prompt), summed over the label's tokens."""
+    shared = cfg.labels or sorted({ex.contents("assistant")[-1].strip() for ex in examples})
+    options = [_options(ex, shared, cfg) for ex in examples]
+    contexts = [llm.backend.render(p) for p in prompts]
+    pairs = [(ctx, cfg.label_prefix + label) for ctx, labels in zip(contexts, options, strict=True) for label in labels]
+    scored = iter(llm.loglikelihood(pairs, "choose"))
+    answers, costs = [], []
+    for ctx, labels in zip(contexts, options, strict=True):
+        found = [next(scored) for _ in labels]
+        best = max(range(len(labels)), key=lambda i: found[i].logprob)
+        answers.append(labels[best])
+        seconds = [f.seconds for f in found if f.seconds is not None]
+        costs.append(_Cost(llm.count_tokens(ctx), 0, sum(seconds) if seconds else None, False))
+    return answers, costs
+
+
+def _options(ex: Example, shared: list[str], cfg: TaskConfig) -> list[str]:
+    labels = ex.meta(cfg.choices_field) if cfg.choices_field else shared
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) and x for x in labels):
+        where = f"its {cfg.choices_field!r} field" if cfg.choices_field else "the labels"
+        raise RecordError(f"{ex.id}: choice needs at least two non-empty labels; {where} gave {labels!r}")
+    reference = ex.contents("assistant")[-1].strip()
+    if reference not in labels:
+        raise RecordError(f"{ex.id}: its answer {reference!r} is not one of the labels {labels}")
+    return labels
+
+
+def _squad(ex: Example, prediction: str, reference: str, cfg: TaskConfig) -> dict[str, Any]:
+    extra = ex.meta(cfg.answers_field)
+    golds = [reference, *(a for a in extra if isinstance(a, str))] if isinstance(extra, list) else [reference]
+    exact, f1 = squad_scores(prediction, golds)
+    return {"id": ex.id, "prediction": prediction, "reference": reference, "exact": exact, "f1": round(f1, 4),
+            "correct": bool(exact)}  # fmt: skip
+
+
+def _answer_in_context(examples: Sequence[Example], asked: Sequence[Asked], cfg: TaskConfig) -> dict[str, Any] | None:
+    """Where a prompter injected context: whether each example's gold answer is in it (None where there was no
+    context at all). For choice the labels say nothing about the context, so it is not measured there."""
+    if cfg.metric == "choice" or not any("context" in a.notes for a in asked):
+        return None
+    found = [
+        contains_answer(str(a.notes["context"]), [ex.contents("assistant")[-1]]) if "context" in a.notes else None
+        for ex, a in zip(examples, asked, strict=True)
+    ]
+    known = [f for f in found if f is not None]
+    return {"n": len(known), "share": _mean(known), "rows": found}
 
 
 def _exact(ex: Example, prediction: str, reference: str) -> dict[str, Any]:

@@ -42,6 +42,11 @@ class Backend(ABC):
     @abstractmethod
     def count_tokens(self, text: str) -> int: ...
 
+    def render(self, prompt: Prompt) -> str:
+        """The text this backend feeds the model for `prompt`, less the BOS it adds itself: what a chat prompt
+        is scored against (a label's log-likelihood after it) and counted in (a token budget)."""
+        return prompt if isinstance(prompt, str) else gemma_chat(prompt)
+
     def batches(self, kind: str, items: Sequence[Any], **options: Any) -> list[list[int]] | None:
         """How the client splits one call's items (`kind`: generate, loglikelihood or loglikelihood_rolling,
         with that method's options) into backend calls, as lists of indices. None: its own fixed-size chunks,

@@ -170,7 +170,10 @@ class LLM:
             batch = [pending[j] for j in chunk]
             start = time.perf_counter()
             answers = call([items[j] for j in chunk])
-            self.usage.seconds += time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            self.usage.seconds += elapsed
+            for answer in answers:
+                answer.setdefault("seconds", elapsed / len(chunk))
             if self.cache is not None:
                 self.cache.put_many(kind, [(k, a) for (k, _), a in zip(batch, answers, strict=True)])
             for (_, idx), answer in zip(batch, answers, strict=True):

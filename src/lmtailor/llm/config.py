@@ -85,6 +85,7 @@ class TransformersConfig(_Config):
 
     kind: Literal["transformers"] = "transformers"
     model: str | None = None  # a Hugging Face model folder
+    adapter: str | None = None  # a PEFT adapter folder (train's `adapter` export), merged into the model
     cache: bool = True
 
 
@@ -129,7 +130,7 @@ def open_backend(cfg: BackendConfig) -> Backend:
     if isinstance(cfg, TransformersConfig):
         from lmtailor.llm.transformers_backend import TransformersBackend
 
-        return TransformersBackend(Path(cfg.model) if cfg.model else None)
+        return TransformersBackend(Path(cfg.model) if cfg.model else None, adapter=cfg.adapter)
     from lmtailor.llm.llamacpp import LlamaCppBackend
 
     if cfg.lora and not Path(cfg.lora).is_file():

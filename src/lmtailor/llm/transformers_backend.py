@@ -27,7 +27,7 @@ import torch
 from jinja2 import TemplateError
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 
-from lmtailor.llm.backend import Backend, gemma_chat
+from lmtailor.llm.backend import Backend
 from lmtailor.llm.types import BackendError, Completion, GenParams, LogLik, Prompt
 
 # Files whose content decides the answers; the weights are fingerprinted by name, size and mtime, not read.
@@ -48,10 +48,12 @@ class TransformersBackend(Backend):
         batch_size: int = 8,
         n_threads: int | None = None,
         score_batch_size: int = 8,
+        adapter: Path | str | None = None,
     ):
         """`batch_size`: prompts generated together; `score_batch_size`: sequences scored in one pass (a
         generation step gives each row one position, so wider batches keep the cores busy; scoring already
-        gives them every position of every row)."""
+        gives them every position of every row). `adapter`: a PEFT adapter folder, merged into the model once
+        so that it answers at the base model's speed."""
         from lmtailor.llm.embedded import MODEL_NAME
 
         if model_dir is None:
@@ -65,9 +67,19 @@ class TransformersBackend(Backend):
         torch.set_num_threads(n_threads or os.cpu_count() or 1)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
         name = MODEL_NAME if model_dir is None else path.name
+        self._fingerprint = _fingerprint(path)
+        if adapter is not None:
+            model, name = self._merged(model, Path(adapter), name)
         self._setup(model, AutoTokenizer.from_pretrained(path), name, batch_size, score_batch_size)
         self.path: Path | None = path
-        self._fingerprint = _fingerprint(path)
+
+    def _merged(self, model: Any, adapter: Path, name: str) -> tuple[Any, str]:
+        from peft import PeftModel
+
+        if not (adapter / "adapter_config.json").is_file():
+            raise BackendError(f"{adapter}: not a PEFT adapter folder (it has no adapter_config.json)")
+        self._fingerprint += f"+{_fingerprint(adapter)}"
+        return PeftModel.from_pretrained(model, adapter).merge_and_unload().eval(), f"{name}+{adapter.name}"
 
     @classmethod
     def wrap(
@@ -123,15 +135,22 @@ class TransformersBackend(Backend):
 
     def _encode_prompt(self, prompt: Prompt) -> list[int]:
         """Token ids with BOS. A chat template writes BOS itself; plain text and gemma_chat get it added."""
-        if isinstance(prompt, str):
-            return self.tokenizer(prompt).input_ids
-        if self.tokenizer.chat_template:
-            try:
-                text = self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-            except TemplateError as e:
-                raise BackendError(f"{self.model}: its chat template refuses these messages: {e}") from e
-            return self.tokenizer(text, add_special_tokens=False).input_ids
-        return self.tokenizer(gemma_chat(prompt)).input_ids
+        if isinstance(prompt, str) or not self.tokenizer.chat_template:
+            return self.tokenizer(super().render(prompt)).input_ids
+        return self.tokenizer(self._templated(prompt), add_special_tokens=False).input_ids
+
+    def render(self, prompt: Prompt) -> str:
+        """A chat prompt through the tokenizer's chat template where it has one, less its BOS."""
+        if isinstance(prompt, str) or not self.tokenizer.chat_template:
+            return super().render(prompt)
+        text, bos = self._templated(prompt), self.tokenizer.bos_token
+        return text.removeprefix(bos) if bos else text
+
+    def _templated(self, prompt: list[dict[str, Any]]) -> str:
+        try:
+            return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        except TemplateError as e:
+            raise BackendError(f"{self.model}: its chat template refuses these messages: {e}") from e
 
     def _generate_batch(self, encoded: list[list[int]], params: GenParams) -> list[Completion]:
         input_ids, mask = _padded(encoded, self._pad, left=True)

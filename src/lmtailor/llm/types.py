@@ -41,18 +41,23 @@ class Completion:
     completion_tokens: int
     finish_reason: str = "stop"  # stop | length
     cached: bool = False
+    # What answering it took when it was computed (a cached answer keeps its first cost): the backend's own
+    # figure for this sequence where it has one, else the client's call time shared among the call's items.
+    seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "text": self.text,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "finish_reason": self.finish_reason,
         }
+        return out if self.seconds is None else {**out, "seconds": self.seconds}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], cached: bool = False) -> Completion:
-        return cls(data["text"], data["prompt_tokens"], data["completion_tokens"], data["finish_reason"], cached)
+        return cls(data["text"], data["prompt_tokens"], data["completion_tokens"], data["finish_reason"], cached,
+                   data.get("seconds"))  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -63,13 +68,15 @@ class LogLik:
     logprob: float
     is_greedy: bool
     tokens: int
+    seconds: float | None = None  # as Completion.seconds
 
     def to_json(self) -> dict[str, Any]:
-        return {"logprob": self.logprob, "is_greedy": self.is_greedy, "tokens": self.tokens}
+        out = {"logprob": self.logprob, "is_greedy": self.is_greedy, "tokens": self.tokens}
+        return out if self.seconds is None else {**out, "seconds": self.seconds}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LogLik:
-        return cls(data["logprob"], data["is_greedy"], data["tokens"])
+        return cls(data["logprob"], data["is_greedy"], data["tokens"], data.get("seconds"))
 
 
 class BackendError(RuntimeError):

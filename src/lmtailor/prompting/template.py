@@ -117,6 +117,18 @@ class Template(Prompter):
         return self.config.answer_suffix
 
 
+class Turns(Prompter):
+    """The example's chat turns before its last answer, as they are: for a chat server, which applies its own
+    template."""
+
+    def prompt(self, example: Example) -> list[dict[str, Any]]:
+        messages = turns(example)
+        last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+        if last is None:
+            raise RecordError(f"{example.id}: has no reference answer (assistant turn)")
+        return messages[:last]
+
+
 def turns(ex: Example) -> list[dict[str, Any]]:
     """The example's turns with its input folded into the instruction it belongs to."""
     return [{"role": m["role"], "content": m["content"]} for m in merged_input(ex, ex.messages)]

@@ -215,7 +215,7 @@ def _squad(ex: Example, prediction: str, reference: str, cfg: TaskConfig) -> dic
     extra = ex.meta(cfg.answers_field)
     golds = [reference, *(a for a in extra if isinstance(a, str))] if isinstance(extra, list) else [reference]
     exact, f1 = squad_scores(prediction, golds)
-    return {"id": ex.id, "prediction": prediction, "reference": reference, "exact": exact, "f1": round(f1, 4),
+    return {"id": ex.id, "prediction": prediction, "reference": reference, "exact": exact, "f1": f1,
             "correct": bool(exact)}  # fmt: skip
 
 

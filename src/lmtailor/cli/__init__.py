@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from lmtailor.cli import audit, convert, curate, demo, evaluate, explain, judge, score, synth, train
+from lmtailor.cli import audit, convert, curate, demo, evaluate, explain, judge, rag, score, synth, train
 
 app = typer.Typer(
     help="lmtailor: adapt an open LLM to your task on limited hardware. Start with the data: "
@@ -20,6 +20,7 @@ app.command(epilog=convert.EPILOG)(convert.convert)
 app.command(epilog=audit.EPILOG)(audit.audit)
 app.command(epilog=score.EPILOG)(score.score)
 app.add_typer(synth.app, name="synth")
+app.add_typer(rag.app, name="rag")
 app.command(epilog=judge.EPILOG)(judge.judge)
 app.command(epilog=train.EPILOG)(train.train)
 app.command(name="eval", epilog=evaluate.EPILOG)(evaluate.evaluate)

@@ -58,6 +58,14 @@ def evaluate(
     turns: Annotated[
         bool | None, typer.Option(help="Ask the chat turns as they are, not through the training template.")
     ] = None,
+    rag: Annotated[
+        Path | None, typer.Option(help="A `lmtailor rag index` folder: retrieved passages before each question.")
+    ] = None,
+    rag_mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid (config: rag.search.mode).")] = None,
+    rag_k: Annotated[int | None, typer.Option(help="Passages retrieved per question (config: rag.search.k).")] = None,
+    rag_budget: Annotated[
+        int | None, typer.Option(help="Most tokens of passages in a prompt (config: rag.budget; 512).")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Score only the first N examples.")] = None,
     progress: ProgressOpt = True,
 ) -> None:
@@ -93,6 +101,9 @@ def evaluate(
             block["adapter"] = adapter
         overrides["backend"] = block
         overrides["task"] = {**base.get("task", {}), **{k: v for k, v in task.items() if v is not None}}
+        retrieval = _rag(base.get("rag"), rag, rag_mode, rag_k, rag_budget)
+        if retrieval is not None:
+            overrides["rag"] = retrieval
         if "out" not in {**base, **overrides}:
             fail("give --out (or out in the --config)")
         cfg = EvalRunConfig.model_validate({**base, **overrides})
@@ -101,6 +112,23 @@ def evaluate(
     with reported(ValueError, BackendError):
         manifest = evaluate(cfg)
     _print(manifest)
+
+
+def _rag(
+    base: dict[str, Any] | None, index: Path | None, mode: str | None, k: int | None, budget: int | None
+) -> dict[str, Any] | None:
+    """The config's rag block with the flags on top; the search flags need an index to search."""
+    if base is None and index is None:
+        if mode is not None or k is not None or budget is not None:
+            fail("--rag-mode, --rag-k and --rag-budget need --rag INDEX (or rag in the --config)")
+        return None
+    out = {**(base or {})}
+    if index is not None:
+        out["index"] = index.absolute()
+    out["search"] = {**out.get("search", {}), **{n: v for n, v in (("mode", mode), ("k", k)) if v is not None}}
+    if budget is not None:
+        out["budget"] = budget
+    return out
 
 
 def _print(manifest: dict[str, Any]) -> None:

@@ -28,7 +28,18 @@ from lmtailor.evaluate.task import TaskConfig, score_task
 from lmtailor.llm.client import LLM
 from lmtailor.llm.config import BackendConfig, LlamaCppConfig, OpenAIConfig, TransformersConfig, open_llm
 from lmtailor.prompting.prompter import Prompter
+from lmtailor.prompting.retrieval import RetrievalPrompter, SearchConfig, open_index
 from lmtailor.prompting.template import Template, TemplateConfig, Turns
+
+
+class RagConfig(BaseModel):
+    """Retrieved passages before each question: the index (`lmtailor rag index`), how to search it, and the most
+    tokens of context a prompt may hold."""
+
+    model_config = ConfigDict(extra="forbid")
+    index: ConfigPath
+    search: SearchConfig = SearchConfig()
+    budget: int = Field(512, ge=1)
 
 
 class EvalRunConfig(BaseModel):
@@ -42,6 +53,7 @@ class EvalRunConfig(BaseModel):
     # as they are, for a chat server that applies its own template).
     template: TemplateConfig | None = None
     turns: bool = False
+    rag: RagConfig | None = None
     task: TaskConfig = TaskConfig()
     limit: int | None = Field(None, ge=1)  # the first N examples only
     progress: bool = True
@@ -63,16 +75,17 @@ def evaluate(cfg: EvalRunConfig) -> dict[str, Any]:
             llm = open_llm(cfg.backend, progress)
             loaded = time.perf_counter() - start
             try:
-                prompter = base_prompter(cfg, llm)
+                prompter = system_prompter(cfg, llm)
                 result = score_task(llm, prompter, examples, cfg.task)
             finally:
                 llm.backend.close()
         rows = [{**row, "prompt": p} for row, p in zip(result.predictions, result.prompts, strict=True)]
         write_jsonl(folder.predictions, rows)
+        rag = cfg.rag.model_dump(mode="json") if cfg.rag else None
         seconds = {"load": round(loaded, 1), "total": round(time.perf_counter() - start, 1)}
         manifest = {
             "lmtailor_version": __version__,
-            "system": {"backend": llm.identity, "prompter": type(prompter).__name__},
+            "system": {"backend": llm.identity, "prompter": type(prompter).__name__, "rag": rag},
             "data": [{"path": str(spec.path), **file_digest(spec.path)} for spec in cfg.data],
             "examples": len(examples),
             "task": result.summary,
@@ -85,6 +98,16 @@ def evaluate(cfg: EvalRunConfig) -> dict[str, Any]:
 def _examples(cfg: EvalRunConfig) -> list[Example]:
     examples = [ex for spec in cfg.data for ex in spec.read()]
     return examples[: cfg.limit] if cfg.limit else examples
+
+
+def system_prompter(cfg: EvalRunConfig, llm: LLM) -> Prompter:
+    """The system's prompter: the base one, with retrieved passages put before each question when a RAG index
+    is named. The index is opened (and checked) before any question is asked."""
+    prompter = base_prompter(cfg, llm)
+    if cfg.rag is not None:
+        index = open_index(cfg.rag.index)
+        prompter = RetrievalPrompter(index, prompter, llm.count_tokens, cfg.rag.search, cfg.rag.budget)
+    return prompter
 
 
 def base_prompter(cfg: EvalRunConfig, llm: LLM) -> Prompter:

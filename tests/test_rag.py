@@ -18,11 +18,19 @@ from lmtailor.core.io import DataError, read_jsonl
 from lmtailor.core.records import Example
 from lmtailor.core.rundir import RunFolderError
 from lmtailor.prompting.few_shot import FewShot
-from lmtailor.prompting.retrieval.chunking import ChunkConfig, chunk, pieces, sentence_spans
+from lmtailor.prompting.retrieval.chunking import (
+    ChunkConfig,
+    _packed,
+    _windows,
+    chunk,
+    fits_whole,
+    pieces,
+    sentence_spans,
+)
 from lmtailor.prompting.retrieval.documents import Document, read_documents
 from lmtailor.prompting.retrieval.index import IndexConfig, IndexMismatch, build_index, open_index
 from lmtailor.prompting.retrieval.metrics import evaluate, judge, ndcg, relevant, summary
-from lmtailor.prompting.retrieval.prompter import RetrievalPrompter
+from lmtailor.prompting.retrieval.prompter import RetrievalConfig, RetrievalPrompter
 from lmtailor.prompting.retrieval.queries import Gold, read_queries
 from lmtailor.prompting.retrieval.search import SearchConfig, fuse, search
 from lmtailor.prompting.retrieval.store import StoreError, VectorStore
@@ -78,6 +86,18 @@ def test_chunk_spans_map_back_to_the_source_text_exactly(covid: Path, cfg: Chunk
             assert len(shared) == len(spans) - 1
         if cfg.overlap == 0:
             assert shared == []
+
+
+@pytest.mark.parametrize("cfg", [ChunkConfig(size=120, overlap=10), ChunkConfig(unit="tokens", size=120, overlap=10)])
+def test_a_short_document_is_one_chunk_as_splitting_it_would_find(pubmed: Path, cfg: ChunkConfig) -> None:
+    """The shortcut that spares short documents the tokenizer: at most `size` characters that are not space mean
+    at most `size` word pieces, so splitting would give the same one chunk."""
+    sentences = [d.text[a:b] for d in read_documents([pubmed]) for a, b in sentence_spans(d.text)]
+    short = [f"  {s} " for s in sentences if fits_whole(s, cfg)]
+    assert len(short) > 20
+    for text, split in zip(short, pieces(short), strict=True):
+        full = _windows(split, 0, len(split), cfg) if cfg.unit == "tokens" else _packed(text, split, cfg)
+        assert [(c.start, c.end) for c in chunk(text, cfg)] == list(full) == [(2, len(text) - 1)]
 
 
 def test_sentences_end_at_their_stop_not_at_abbreviations_or_initials() -> None:
@@ -332,6 +352,8 @@ def test_the_prompter_puts_whole_passages_within_the_budget_before_the_question(
     (turn,) = result.prompt
     assert turn == {"role": "user", "content": f"{notes['context']}\n\n{asked.messages[0]['content']}"}
     assert prompter.prompt(asked) == result.prompt
+    block = RetrievalConfig(index=tmp_path / "idx", search=BM25, budget=budget)  # an eval config's block
+    assert RetrievalPrompter.from_config(block, FewShot([], 0), words).ask(asked) == result
     tight = RetrievalPrompter(index, FewShot([], 0), words, BM25, budget=3).ask(asked)
     assert tight.notes == {"citations": [], "context": "", "context_tokens": 0, "dropped": 5}
     assert tight.prompt == [asked.messages[0]]

@@ -110,8 +110,17 @@ def pieces(texts: list[str]) -> list[Pieces]:
     return out
 
 
+def fits_whole(text: str, cfg: ChunkConfig) -> bool:
+    """Whether a text is one chunk, known without splitting it: a word piece covers at least one character that is
+    not space, so a text of at most `size` such characters has at most `size` pieces (most short documents)."""
+    return len("".join(text.split())) <= cfg.size
+
+
 def chunk(text: str, cfg: ChunkConfig, split: Pieces | None = None) -> list[Span]:
     """The chunks of one document, in order; `split` is its word pieces when already computed (in a batch)."""
+    if fits_whole(text, cfg):
+        a, b = _trimmed(text, 0, len(text))
+        return [Span(a, b, text[a:b])]
     split = split if split is not None else pieces([text])[0]
     spans = _windows(split, 0, len(split), cfg) if cfg.unit == "tokens" else _packed(text, split, cfg)
     return [Span(a, b, text[a:b]) for a, b in spans]

@@ -32,7 +32,7 @@ from lmtailor.core.io import DataError, atomic_path, parse_json
 from lmtailor.core.records import RecordError
 from lmtailor.core.rundir import RunFolder, RunFolderError
 from lmtailor.prompting.retrieval import lexical
-from lmtailor.prompting.retrieval.chunking import EMBEDDER_TOKENS, ChunkConfig, chunk, pieces
+from lmtailor.prompting.retrieval.chunking import EMBEDDER_TOKENS, ChunkConfig, chunk, fits_whole, pieces
 from lmtailor.prompting.retrieval.documents import Document
 from lmtailor.prompting.retrieval.store import VectorStore
 from lmtailor.text.embeddings import DIM, MODEL_NAME, embed
@@ -235,8 +235,10 @@ def _chunked(docs: list[Document], cfg: ChunkConfig) -> Chunks:
     ids, doc_ids, starts, ends, keys, texts = [], [], [], [], [], []
     for lo in range(0, len(docs), _TOKENIZE):
         batch = docs[lo : lo + _TOKENIZE]
-        for doc, split in zip(batch, pieces([d.text for d in batch]), strict=True):
-            for n, span in enumerate(chunk(doc.text, cfg, split)):
+        whole = [fits_whole(d.text, cfg) for d in batch]
+        splits = iter(pieces([d.text for d, short in zip(batch, whole, strict=True) if not short]))
+        for doc, short in zip(batch, whole, strict=True):
+            for n, span in enumerate(chunk(doc.text, cfg, None if short else next(splits))):
                 ids.append(f"{doc.id}#{n}")
                 doc_ids.append(doc.id)
                 starts.append(span.start)

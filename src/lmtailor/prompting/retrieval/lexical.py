@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+_THREADED = 100  # questions from which a batch is scored on all cores
 SETTINGS = {"library": "bm25s", "method": "lucene", "k1": 1.5, "b": 0.75, "stopwords": "en", "stemmer": "english"}
 
 
@@ -22,7 +23,8 @@ def _stemmer():
     return Stemmer.Stemmer(SETTINGS["stemmer"])
 
 
-def _tokens(texts: Sequence[str]) -> list[list[str]]:
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Texts as the index sees them: lower-cased words, stop words out, stemmed."""
     import bm25s
 
     return bm25s.tokenize(
@@ -35,7 +37,7 @@ def build(texts: Sequence[str]):
     import bm25s
 
     index = bm25s.BM25(method=SETTINGS["method"], k1=SETTINGS["k1"], b=SETTINGS["b"])
-    index.index(_tokens(texts), show_progress=False)
+    index.index(tokenize(texts), show_progress=False)
     return index
 
 
@@ -57,7 +59,8 @@ def rows(index) -> int:
 def top(index, questions: Sequence[str], depth: int) -> list[list[tuple[int, float]]]:
     """Each question's best rows and scores, best first; rows sharing no term with it (score 0) are left out."""
     k = min(depth, rows(index))
-    found, scores = index.retrieve(_tokens(questions), k=k, show_progress=False, n_threads=1)
+    threads = -1 if len(questions) >= _THREADED else 1  # a batch of questions is scored on every core
+    found, scores = index.retrieve(tokenize(questions), k=k, show_progress=False, n_threads=threads)
     return [
         [(int(r), float(s)) for r, s in zip(row, score, strict=True) if s > 0]
         for row, score in zip(np.atleast_2d(found), np.atleast_2d(scores), strict=True)

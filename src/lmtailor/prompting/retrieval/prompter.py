@@ -12,14 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmtailor.core.config import ConfigPath
 from lmtailor.core.records import Example, RecordError
 from lmtailor.llm.types import Prompt
 from lmtailor.prompting.prompter import Asked, Prompter
-from lmtailor.prompting.retrieval.index import Index
+from lmtailor.prompting.retrieval.index import Index, open_index
 from lmtailor.prompting.retrieval.search import Hit, SearchConfig, search
 from lmtailor.prompting.template import turns
 
 CONTEXT_HEADER = "Passages:"
+
+
+class RetrievalConfig(BaseModel):
+    """A system's retrieval, as a config block: the index folder (relative to the config file), how it is searched,
+    and the most tokens of context put in a prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+    index: ConfigPath
+    search: SearchConfig = SearchConfig()
+    budget: int = Field(512, ge=1)
 
 
 class RetrievalPrompter(Prompter):
@@ -34,6 +47,13 @@ class RetrievalPrompter(Prompter):
         """`count_tokens`: the target model's (`LLM.count_tokens`); `budget`: most tokens of injected context."""
         self.index, self.inner, self.count_tokens = index, inner, count_tokens
         self.search, self.budget = search or SearchConfig(), budget
+
+    @classmethod
+    def from_config(
+        cls, cfg: RetrievalConfig, inner: Prompter, count_tokens: Callable[[str], int]
+    ) -> RetrievalPrompter:
+        """The prompter of a config block, its index opened (and checked against its manifest) once."""
+        return cls(open_index(cfg.index), inner, count_tokens, cfg.search, cfg.budget)
 
     def prompt(self, example: Example) -> Prompt:
         return self.ask(example).prompt

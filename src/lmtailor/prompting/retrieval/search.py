@@ -72,7 +72,9 @@ def rank(index: Index, questions: Sequence[str], mode: Mode, depth: int, cfg: Se
     """Each question's best `depth` chunk rows with their scores (RRF scores for hybrid)."""
     if mode != "bm25" and index.vectors is None:
         raise DataError(
-            index.path, None, f"is a lexical-only index (built with --no-dense): {mode} search needs vectors"
+            index.path,
+            None,
+            f"is a lexical-only index (built with --no-dense): {mode} search needs vectors; search it with bm25",
         )
     if mode == "bm25":
         return lexical.top(index.lexical, questions, depth)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from lmtailor.cli import app
 from lmtailor.core.io import DataError, read_jsonl
 from lmtailor.core.records import Example
-from lmtailor.core.rundir import RunFolderError
+from lmtailor.core.rundir import RunFolderError, file_digest
 from lmtailor.prompting.few_shot import FewShot
 from lmtailor.prompting.retrieval.chunking import (
     ChunkConfig,
@@ -145,7 +145,7 @@ def test_recall_mrr_and_ndcg_on_a_hand_labelled_ranking() -> None:
     got = summary(judged, ks=(1, 2, 4), ndcg_k=4)
     assert got["recall@1"] == pytest.approx(1 / 3) and got["recall@2"] == pytest.approx(2 / 3)
     assert got["recall@4"] == pytest.approx(2 / 3)
-    assert got["mrr"] == pytest.approx((1 / 2 + 1 + 0) / 3)
+    assert got["mrr@4"] == pytest.approx((1 / 2 + 1 + 0) / 3)
     first = (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3))
     assert ndcg(judged[0], 4) == pytest.approx(first)
     assert got["ndcg@4"] == pytest.approx((first + 1 + 0) / 3)
@@ -243,6 +243,8 @@ def test_skipped_documents_are_named_in_the_manifest(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())
     assert manifest["counts"]["documents"] == 2 and manifest["counts"]["skipped"] == 1
     assert manifest["skipped"] == [f"{path}: record 1 (line 2): the document is empty: field 'text' holds no text"]
+    ((given, digest),) = [(i.pop("path"), i) for i in manifest["inputs"]]
+    assert given == str(path) and digest == file_digest(path)
 
 
 def test_an_empty_file_and_a_question_file_in_no_known_shape_are_refused(tmp_path: Path) -> None:
@@ -412,7 +414,7 @@ def test_rag_index_query_and_eval_through_the_cli(tmp_path: Path) -> None:
     assert figures["questions"] == 4 and figures["without_gold"] == 1
     bm25 = figures["modes"]["bm25"]
     assert bm25["recall@1"] == pytest.approx(1 / 3) and bm25["recall@2"] == pytest.approx(2 / 3)
-    assert bm25["mrr"] == pytest.approx(0.5)
+    assert bm25["mrr@2"] == pytest.approx(0.5)
     assert bm25["ndcg@10"] == pytest.approx((1 + 1 / math.log2(3)) / 3)
     per_question = {r["id"]: r for r in read_jsonl(report / "questions.jsonl")}
     assert per_question["q2"]["bm25"]["ranks"] == [2] and per_question["q3"]["bm25"]["ranks"] == []

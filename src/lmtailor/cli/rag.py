@@ -91,9 +91,7 @@ def index(
                 tasks[:] = tasks or [bars.add_task("embed", total=total)]
                 bars.update(tasks[0], completed=done)
 
-            manifest = build_index(
-                documents, out, cfg, inputs=[str(p) for p in docs], skipped=skipped, fresh=fresh, on_embedded=embedded
-            )
+            manifest = build_index(documents, out, cfg, inputs=docs, skipped=skipped, fresh=fresh, on_embedded=embedded)
     c = manifest.counts
     console.print(
         f"indexed {c.documents:,} documents as {c.chunks:,} chunks ({escape(cfg.chunking.describe())}) into "

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lmtailor.core.io import DataError, atomic_path, parse_json
 from lmtailor.core.records import RecordError
-from lmtailor.core.rundir import RunFolder, RunFolderError
+from lmtailor.core.rundir import RunFolder, RunFolderError, file_digest
 from lmtailor.prompting.retrieval import lexical
 from lmtailor.prompting.retrieval.chunking import EMBEDDER_TOKENS, ChunkConfig, chunk, fits_whole, pieces
 from lmtailor.prompting.retrieval.documents import Document
@@ -88,7 +88,7 @@ class IndexManifest(BaseModel):
     chunking: ChunkConfig
     embedding: Embedding | None
     lexical: dict[str, Any]
-    inputs: list[str]
+    inputs: list[dict[str, Any]]  # path, bytes and digest of each input given
     counts: Counts
     skipped: list[str]
     seconds: dict[str, float]
@@ -153,13 +153,14 @@ def build_index(
     out: Path,
     cfg: IndexConfig | None = None,
     *,
-    inputs: Sequence[str] = (),
+    inputs: Sequence[Path] = (),
     skipped: Sequence[str] = (),
     fresh: bool = False,
     on_embedded: Callable[[int, int], None] | None = None,
 ) -> IndexManifest:
-    """Index `docs` into the folder `out`, reusing the vectors its store holds. `on_embedded(done, total)` is
-    called after each batch is committed. `fresh` forgets the earlier index and its store."""
+    """Index `docs` into the folder `out`, reusing the vectors its store holds. `inputs` (the files the documents
+    came from) are recorded with their digests, `skipped` (documents left out) as given; `on_embedded(done,
+    total)` is called after each batch is committed; `fresh` forgets the earlier index and its store."""
     cfg = cfg or IndexConfig()
     if cfg.dense and cfg.chunking.size > EMBEDDER_TOKENS:
         raise IndexMismatch(
@@ -196,10 +197,10 @@ def build_index(
                 forgotten = store.keep_only(chunks.keys)
                 vectors = store.matrix(chunks.keys)
             seconds["embed"] = time.perf_counter() - started
-        folder.begin()  # from here the old index is no longer whole: no manifest, no index
         started = time.perf_counter()
         bm25 = lexical.build(chunks.texts)
         seconds["bm25"] = time.perf_counter() - started
+        folder.begin()  # from here the old index is no longer whole: no manifest, no index
         with atomic_path(folder.file(folder.LEXICAL)) as tmp:
             tmp.mkdir()
             lexical.save(bm25, tmp)
@@ -215,7 +216,7 @@ def build_index(
             chunking=cfg.chunking,
             embedding=Embedding(model=MODEL_NAME, dim=DIM) if cfg.dense else None,
             lexical={**lexical.SETTINGS, "version": _bm25s_version()},
-            inputs=list(inputs),
+            inputs=[{"path": str(p), **file_digest(p)} for p in inputs],
             counts=Counts(
                 documents=len(docs),
                 chunks=len(chunks),

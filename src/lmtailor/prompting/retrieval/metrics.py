@@ -7,7 +7,7 @@ A chunk is relevant to a question when it
 - else comes from a gold document (PubMedQA: the question's own abstract).
 
 recall@k is the share of questions with a relevant chunk among the first k (DPR's top-k retrieval accuracy);
-MRR the mean of 1 / rank of the first relevant chunk within the ranking's depth (0 if none); nDCG@k binary
+MRR@k the mean of 1 / rank of the first relevant chunk within the largest k (0 if none there); nDCG@k binary
 gains over the ideal ordering of the question's relevant chunks. Questions with no relevant chunk in the index
 count as misses and are reported.
 """
@@ -104,12 +104,14 @@ def judge(ranking: Sequence[int], relevant_rows: frozenset[int], partial: bool =
 
 
 def summary(judged: Sequence[Judged], ks: Sequence[int] = (1, 5, 20), ndcg_k: int = 10) -> dict[str, float | int]:
-    """recall@k for each k, MRR and nDCG@ndcg_k over the questions, with the counts that qualify them."""
+    """recall@k for each k, MRR within the largest k and nDCG@ndcg_k over the questions, with the counts that
+    qualify them."""
     n = len(judged) or 1
     out: dict[str, float | int] = {"questions": len(judged)}
     for k in ks:
         out[f"recall@{k}"] = sum(bool(j.ranks) and j.ranks[0] <= k for j in judged) / n
-    out["mrr"] = sum(1 / j.ranks[0] for j in judged if j.ranks) / n
+    depth = max(ks)
+    out[f"mrr@{depth}"] = sum(1 / j.ranks[0] for j in judged if j.ranks and j.ranks[0] <= depth) / n
     out[f"ndcg@{ndcg_k}"] = sum(ndcg(j, ndcg_k) for j in judged) / n
     out["no_relevant_chunk"] = sum(not j.relevant for j in judged)
     out["partial_span"] = sum(j.partial for j in judged)

@@ -58,6 +58,10 @@ def evaluate(
     turns: Annotated[
         bool | None, typer.Option(help="Ask the chat turns as they are, not through the training template.")
     ] = None,
+    icl: Annotated[
+        Path | None,
+        typer.Option(help="Shots before each question: an ICL config (YAML) or a prompt set `lmtailor icl` wrote."),
+    ] = None,
     rag: Annotated[
         Path | None, typer.Option(help="A `lmtailor rag index` folder: retrieved passages before each question.")
     ] = None,
@@ -85,7 +89,8 @@ def evaluate(
         task["labels"] = names("--labels", labels)
     if stop:
         task["stop"] = [s.replace("\\n", "\n") for s in stop]
-    overrides: dict[str, Any] = {"out": out, "limit": limit, "turns": turns, "progress": progress}
+    overrides: dict[str, Any] = {"out": out, "limit": limit, "turns": turns, "progress": progress,
+                                 "icl": icl.absolute() if icl else None}  # fmt: skip
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if inputs:
         overrides["data"] = input_specs(inputs, format, renames(columns))

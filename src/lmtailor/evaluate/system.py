@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lmtailor import __version__
-from lmtailor.core.config import ConfigPath, load_config
+from lmtailor.core.config import ConfigError, ConfigPath, load_config
 from lmtailor.core.inputs import InputSpec
 from lmtailor.core.io import write_jsonl
 from lmtailor.core.progress import make_progress
@@ -27,19 +27,11 @@ from lmtailor.core.rundir import EvalFolder, file_digest
 from lmtailor.evaluate.task import TaskConfig, score_task
 from lmtailor.llm.client import LLM
 from lmtailor.llm.config import BackendConfig, LlamaCppConfig, OpenAIConfig, TransformersConfig, open_llm
+from lmtailor.prompting.few_shot import FewShot
+from lmtailor.prompting.icl import IclConfig, PromptSet, build_prompt_set, icl_prompter, llm_tokens
 from lmtailor.prompting.prompter import Prompter
-from lmtailor.prompting.retrieval import RetrievalPrompter, SearchConfig, open_index
+from lmtailor.prompting.retrieval.prompter import RetrievalConfig, RetrievalPrompter
 from lmtailor.prompting.template import Template, TemplateConfig, Turns
-
-
-class RagConfig(BaseModel):
-    """Retrieved passages before each question: the index (`lmtailor rag index`), how to search it, and the most
-    tokens of context a prompt may hold."""
-
-    model_config = ConfigDict(extra="forbid")
-    index: ConfigPath
-    search: SearchConfig = SearchConfig()
-    budget: int = Field(512, ge=1)
 
 
 class EvalRunConfig(BaseModel):
@@ -53,7 +45,9 @@ class EvalRunConfig(BaseModel):
     # as they are, for a chat server that applies its own template).
     template: TemplateConfig | None = None
     turns: bool = False
-    rag: RagConfig | None = None
+    # Shots before each question: an ICL config (YAML) or a prompt set `lmtailor icl` wrote (its folder).
+    icl: ConfigPath | None = None
+    rag: RetrievalConfig | None = None  # retrieved passages before each question
     task: TaskConfig = TaskConfig()
     limit: int | None = Field(None, ge=1)  # the first N examples only
     progress: bool = True
@@ -75,17 +69,18 @@ def evaluate(cfg: EvalRunConfig) -> dict[str, Any]:
             llm = open_llm(cfg.backend, progress)
             loaded = time.perf_counter() - start
             try:
-                prompter = system_prompter(cfg, llm)
-                result = score_task(llm, prompter, examples, cfg.task)
+                prompter = system_prompter(cfg, llm, examples)
+                result = score_task(llm, prompter, examples, _task(cfg.task, prompter))
             finally:
                 llm.backend.close()
         rows = [{**row, "prompt": p} for row, p in zip(result.predictions, result.prompts, strict=True)]
         write_jsonl(folder.predictions, rows)
         rag = cfg.rag.model_dump(mode="json") if cfg.rag else None
+        icl = str(cfg.icl) if cfg.icl else None
         seconds = {"load": round(loaded, 1), "total": round(time.perf_counter() - start, 1)}
         manifest = {
             "lmtailor_version": __version__,
-            "system": {"backend": llm.identity, "prompter": type(prompter).__name__, "rag": rag},
+            "system": {"backend": llm.identity, "prompter": type(prompter).__name__, "icl": icl, "rag": rag},
             "data": [{"path": str(spec.path), **file_digest(spec.path)} for spec in cfg.data],
             "examples": len(examples),
             "task": result.summary,
@@ -95,19 +90,48 @@ def evaluate(cfg: EvalRunConfig) -> dict[str, Any]:
         return folder.commit(manifest, [folder.config.name, folder.predictions.name])
 
 
+def _task(task: TaskConfig, prompter: Prompter) -> TaskConfig:
+    """The task as the prompter shapes its answers: a few-shot completion prompt says where an answer ends
+    (its stop sequences join the task's) and what it starts with (the prefix of every label a choice scores)."""
+    inner = prompter.inner if isinstance(prompter, RetrievalPrompter) else prompter
+    if not isinstance(inner, PromptSet | FewShot):
+        return task
+    update: dict[str, Any] = {"stop": [*task.stop, *(s for s in inner.stop if s not in task.stop)]}
+    if "label_prefix" not in task.model_fields_set and inner.delimiter:
+        update["label_prefix"] = inner.delimiter
+    return task.model_copy(update=update)
+
+
 def _examples(cfg: EvalRunConfig) -> list[Example]:
     examples = [ex for spec in cfg.data for ex in spec.read()]
     return examples[: cfg.limit] if cfg.limit else examples
 
 
-def system_prompter(cfg: EvalRunConfig, llm: LLM) -> Prompter:
-    """The system's prompter: the base one, with retrieved passages put before each question when a RAG index
-    is named. The index is opened (and checked) before any question is asked."""
-    prompter = base_prompter(cfg, llm)
+def system_prompter(cfg: EvalRunConfig, llm: LLM, examples: list[Example]) -> Prompter:
+    """The system's prompter: the base one, or few-shot prompts (ICL), with retrieved passages put before each
+    question when an index is named. Shots are chosen and the index opened (and checked) before any question is
+    asked."""
+    prompter = base_prompter(cfg, llm) if cfg.icl is None else _icl(cfg, cfg.icl, llm, examples)
     if cfg.rag is not None:
-        index = open_index(cfg.rag.index)
-        prompter = RetrievalPrompter(index, prompter, llm.count_tokens, cfg.rag.search, cfg.rag.budget)
+        prompter = RetrievalPrompter.from_config(cfg.rag, prompter, llm.count_tokens)
     return prompter
+
+
+def _icl(cfg: EvalRunConfig, path: Path, llm: LLM, examples: list[Example]) -> PromptSet | FewShot:
+    """The prompt set of an ICL config for these examples, or the one `lmtailor icl` wrote to the folder `path`.
+    A chat server is asked in turns; a model served here, in the completion form a base model continues. With
+    retrieval the few-shot prompter itself is the inner one: each prompt is made once its passages are in."""
+    if path.is_dir():
+        if cfg.rag is not None:
+            raise ConfigError(f"{path}: a prompt set holds finished prompts, with no room for passages; give the "
+                              "ICL config with rag instead")  # fmt: skip
+        return PromptSet.load(path)
+    chat = cfg.turns or isinstance(cfg.backend, OpenAIConfig)
+    prompter = icl_prompter(IclConfig.load(path), llm_tokens(llm), chat)
+    if cfg.rag is not None:
+        prompter.prepare(examples)
+        return prompter
+    return build_prompt_set(prompter, examples, cfg.data[0].path)
 
 
 def base_prompter(cfg: EvalRunConfig, llm: LLM) -> Prompter:

@@ -99,7 +99,7 @@ def score_task(llm: LLM, prompter: Prompter, examples: Sequence[Example], cfg: T
     result = score_answers(examples, answers, cfg, prompts)
     result.prompts = prompts
     for row, cost, a in zip(result.predictions, costs, asked, strict=True):
-        row.update(cost.row(), **a.notes)
+        row.update({**a.notes, **cost.row()})  # the backend's token count is the one the model was fed
     result.summary["cost"] = _cost_summary(costs)
     in_context = _answer_in_context(examples, asked, cfg)
     if in_context is not None:

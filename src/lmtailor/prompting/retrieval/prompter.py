@@ -67,7 +67,8 @@ class RetrievalPrompter(Prompter):
             "context_tokens": self.count_tokens(context) if context else 0,
             "dropped": len(hits) - len(used),
         }
-        return Asked(self.inner.prompt(with_context(example, context)), notes)
+        inner = self.inner.ask(with_context(example, context))
+        return Asked(inner.prompt, {**inner.notes, **notes})
 
 
 def question(example: Example) -> str:

@@ -18,6 +18,7 @@ from lmtailor.core.records import RecordError
 from lmtailor.evaluate.metrics import bootstrap_ci, contains_answer, spread, squad_normalize, squad_scores, token_f1
 from lmtailor.evaluate.task import TaskConfig, score_answers, score_task
 from lmtailor.llm.config import LlamaCppConfig, open_llm
+from lmtailor.prompting.retrieval import open_index
 from lmtailor.prompting.template import Turns
 
 runner = CliRunner()
@@ -145,3 +146,53 @@ def test_eval_cli_names_the_bad_record(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", str(data), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and f"{data}" in result.output and "line 2" in result.output, result.output
     assert not (tmp_path / "o" / "manifest.json").exists()
+
+
+def _covid(shared_data: Path, tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
+    """The first COVID-QA article as a SQuAD file, and its questions as alpaca records (the answer the output)."""
+    data = json.loads((shared_data / "rag" / "covid_qa" / "200423_covidQA.json").read_text())
+    article = {"data": data["data"][:1]}
+    docs = tmp_path / "covid.json"
+    docs.write_text(json.dumps(article))
+    rows = [{"instruction": f"Question: {qa['question']}", "input": "", "output": qa["answers"][0]["text"].strip(),
+             "question": qa["question"]} for p in article["data"][0]["paragraphs"] for qa in p["qas"]]  # fmt: skip
+    return docs, rows
+
+
+@pytest.mark.model
+def test_eval_with_shots_and_passages_keeps_both_in_each_row(shared_data: Path, tmp_path: Path) -> None:
+    docs, rows = _covid(shared_data, tmp_path)
+    pool, queries = tmp_path / "pool.jsonl", tmp_path / "queries.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows[2:]))
+    queries.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    (tmp_path / "icl.yaml").write_text("pool: {path: pool.jsonl}\nstrategy: knn\nk: 2\nbudget_tokens: 600\n")
+    index = tmp_path / "index"
+    built = runner.invoke(app, ["rag", "index", str(docs), "--out", str(index), "--no-progress"])
+    assert built.exit_code == 0, built.output
+    out = tmp_path / "eval"
+    result = runner.invoke(app, ["eval", str(queries), "--metric", "squad", "--icl", str(tmp_path / "icl.yaml"),
+                                 "--rag", str(index), "--rag-k", "3", "--rag-budget", "250",
+                                 "--max-new-tokens", "8", "--out", str(out), "--no-progress"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    pool_ids = {f"pool:{i}" for i in range(len(rows) - 2)}
+    chunks = set(open_index(index).chunks.ids)
+    for row in map(json.loads, (out / "predictions.jsonl").open()):
+        assert row["shot_ids"] and set(row["shot_ids"]) <= pool_ids  # knn shots, never the query itself
+        assert 1 <= len(row["citations"]) <= 3 and row["context_tokens"] <= 250
+        assert set(row["citations"]) <= chunks
+        assert row["context"] in row["prompt"]  # the passages sit before the query's question
+        assert row["answer_in_context"] == contains_answer(row["context"], [row["reference"]])
+        assert row["prompt"].rstrip().endswith("Answer:")  # the completion form ends where the answer begins
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["system"]["prompter"] == "RetrievalPrompter" and manifest["system"]["rag"]["search"]["k"] == 3
+    assert manifest["task"]["answer_in_context"]["n"] == 2
+
+
+def test_eval_refuses_passages_for_a_finished_prompt_set(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"instruction": "q", "output": "a"}) + "\n")
+    (tmp_path / "set").mkdir()
+    result = runner.invoke(app, ["eval", str(data), "--icl", str(tmp_path / "set"), "--rag", str(tmp_path / "none"),
+                                 "--out", str(tmp_path / "o"), "--no-progress"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "a prompt set holds finished prompts" in " ".join(result.output.split())

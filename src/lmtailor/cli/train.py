@@ -65,6 +65,9 @@ def train(
     export: Annotated[
         list[str] | None, typer.Option(help="adapter, merged, gguf (repeatable; default per method).")
     ] = None,
+    gguf_type: Annotated[
+        str | None, typer.Option(help="f16 or q8_0: a full fine-tune's GGUF (config: gguf_type; default f16).")
+    ] = None,
     metric: MetricOpt = None,
     databases: DatabasesOpt = None,
     eval_fraction: Annotated[
@@ -92,7 +95,7 @@ def train(
               "learning_rate": learning_rate, "max_length": max_length, "packing": packing, "row_length": row_length,
               "tokens_per_batch": tokens_per_batch, "batch_size": batch_size, "grad_accum": grad_accum,
               "eval_every": eval_every, "save_every": save_every, "early_stopping": early_stopping, "seed": seed,
-              "export": export, "eval_fraction": eval_fraction, "eval_limit": eval_limit,
+              "export": export, "gguf_type": gguf_type, "eval_fraction": eval_fraction, "eval_limit": eval_limit,
               "progress": progress}  # fmt: skip
     overrides: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     task = {k: v for k, v in (("metric", metric), ("databases", databases), ("max_new_tokens", max_new_tokens))

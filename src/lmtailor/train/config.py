@@ -12,6 +12,9 @@ from lmtailor.core.inputs import InputSpec
 from lmtailor.evaluate.report import EvalConfig
 from lmtailor.prompting.template import TemplateConfig
 
+# The type of a full fine-tune's GGUF: f16 serves what was trained (to f16 rounding); q8_0 is half the size.
+GgufType = Literal["f16", "q8_0"]
+
 
 class LoraSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -64,14 +67,26 @@ class TrainConfig(BaseModel):
     gradient_checkpointing: bool = False
 
     evaluate: EvalConfig = EvalConfig()  # learning and forgetting, measured before and after
-    # None: adapter + GGUF adapter for LoRA/QLoRA, adapter + merged for DoRA, merged for full fine-tuning
+    # None: adapter + GGUF adapter for LoRA/QLoRA, adapter + merged for DoRA, merged for full fine-tuning.
+    # gguf: a GGUF LoRA for the adapter methods, the whole model in `gguf_type` for full fine-tuning.
     export: list[Literal["adapter", "merged", "gguf"]] | None = None
+    gguf_type: GgufType = "f16"
     progress: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
-        if self.method == "full" and self.export and {"adapter", "gguf"} & set(self.export):
-            raise ValueError("full fine-tuning has no adapter to export: use export [merged]")
+        if self.method == "full" and self.export and "adapter" in self.export:
+            raise ValueError("full fine-tuning has no adapter to export: use export [merged] or [merged, gguf]")
+        if self.method == "full" and self.export and "gguf" in self.export and self.model != "embedded":
+            raise ValueError(
+                "a full fine-tune's GGUF takes its tokenizer and hyper-parameters from the GGUF the model was"
+                " converted from, which only model embedded has: export [merged] and convert it with llama.cpp's"
+                " convert_hf_to_gguf.py"
+            )
+        if self.method != "full" and self.gguf_type != "f16":
+            raise ValueError(
+                f"gguf_type sets the type of a full fine-tune's GGUF; the GGUF LoRA of {self.method} is float32"
+            )
         if self.method == "dora" and self.export and "gguf" in self.export:
             raise ValueError("llama.cpp cannot apply DoRA: export [adapter, merged] and serve the merged model")
         if self.export is None:

@@ -1,4 +1,5 @@
-"""Export a fine-tuned model three ways: the PEFT adapter, a merged model folder, and a GGUF LoRA for llama.cpp.
+"""Export a fine-tuned model four ways: the PEFT adapter, a merged model folder, a GGUF LoRA for llama.cpp, and a
+fully fine-tuned model as a whole GGUF for llama.cpp.
 
 The GGUF adapter is what serves the tuned model at llama.cpp speed: llama.cpp loads it on top of the base GGUF
 (`BackendConfig(lora=...)`, `--lora`), so the quantised base is reused as it is. It is written the way
@@ -8,6 +9,13 @@ in float32. llama.cpp scales every pair by adapter.lora.alpha / rank; where PEFT
 (rank-stabilised LoRA: alpha / sqrt(rank); per-module rank_pattern and alpha_pattern) the difference is folded
 into B, so the served model computes what PEFT computed. That script writes lora_alpha unchanged and so
 mis-scales such adapters.
+
+A fully fine-tuned model has no base to apply on top of, so it is written whole (`save_gguf_model`), the way
+llama.cpp's convert_hf_to_gguf.py writes one: F32 norms and 1-D tensors, every other weight in the file type
+(F16, or Q8_0), Gemma 3's RMSNorm weights w stored as 1 + w (transformers computes x * (1 + w), llama.cpp x * w),
+and the output layer left out where it is the token embeddings. The metadata (tokenizer, hyper-parameters) is
+copied from the GGUF the model was converted from, which fine-tuning changed neither of: this inverts what
+llm/convert.py did, and the served model splits text exactly as the base GGUF does.
 
 What a llama.cpp adapter cannot hold is refused with the way out (the merged export): DoRA and the other LoRA
 variants, which change the forward pass; modules_to_save and trainable tokens, which are whole tensors; LoRA on
@@ -20,6 +28,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +39,21 @@ from peft import PeftModel, get_peft_model_state_dict
 from peft.tuners.lora import LoraLayer
 
 from lmtailor.core.io import atomic_path
+from lmtailor.train.config import GgufType
 
 # Hugging Face model_type -> llama.cpp architecture, for bases whose llama.cpp conversion only renames the
 # weights LoRA targets (Gemma 3's changes norms and trims embeddings). Llama's, for one, permutes q and k, which
 # an adapter would have to follow, so a model type joins this table only once its conversion has been checked.
 GGUF_ARCH = {"gemma3_text": gguf.MODEL_ARCH.GEMMA3}
+# What llama.cpp's conversion changes besides the names: the constant added to the RMSNorm weights.
+NORM_SHIFT = {gguf.MODEL_ARCH.GEMMA3: 1.0}
+# The file type a whole-model GGUF is written in -> llama.cpp's file type and the tensor type of its weights.
+GGUF_TYPES: dict[GgufType, tuple[gguf.LlamaFileType, gguf.GGMLQuantizationType]] = {
+    "f16": (gguf.LlamaFileType.MOSTLY_F16, gguf.GGMLQuantizationType.F16),
+    "q8_0": (gguf.LlamaFileType.MOSTLY_Q8_0, gguf.GGMLQuantizationType.Q8_0),
+}
+# Keys the written file sets itself rather than copying from the base GGUF.
+_OWN_KEYS = {gguf.Keys.General.ARCHITECTURE, gguf.Keys.General.FILE_TYPE, gguf.Keys.General.QUANTIZATION_VERSION}
 MERGED_INSTEAD = "export the merged model instead (save_merged) and convert that with llama.cpp's convert_hf_to_gguf.py"
 
 
@@ -73,10 +93,7 @@ def save_gguf_lora(peft_model: PeftModel, out_path: Path | str) -> Path:
     adapter = peft_model.active_adapter
     config = peft_model.peft_config[adapter]
     base = peft_model.get_base_model()
-    arch = GGUF_ARCH.get(base.config.model_type)
-    if arch is None:
-        known = ", ".join(sorted(GGUF_ARCH))
-        raise ExportError(f"GGUF LoRA export supports {known} models, not {base.config.model_type}; {MERGED_INSTEAD}")
+    arch = _gguf_arch(base, "GGUF LoRA export")
     _refuse_extras(peft_model, adapter)
     names = gguf.get_tensor_name_map(arch, base.config.num_hidden_layers)
     alpha = float(config.lora_alpha)
@@ -103,11 +120,96 @@ def save_gguf_lora(peft_model: PeftModel, out_path: Path | str) -> Path:
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         for name, tensor in tensors:
             writer.add_tensor(name, tensor.to(torch.float32).contiguous().numpy())
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
+        _write(writer)
     return out
+
+
+def save_gguf_model(model: Any, base_gguf: Path | str, out_path: Path | str, gguf_type: GgufType = "f16") -> Path:
+    """A fully fine-tuned model as one GGUF that llama.cpp serves on its own, with `base_gguf`'s tokenizer and
+    hyper-parameters: the GGUF the model was converted from (its every tensor must have the model's shape, or the
+    copied metadata would describe another model)."""
+    if isinstance(model, PeftModel):
+        raise ExportError("save_gguf_model writes a fully fine-tuned model; an adapter is exported with save_gguf_lora")
+    arch = _gguf_arch(model, "GGUF model export")
+    config = model.config
+    names = gguf.get_tensor_name_map(arch, config.num_hidden_layers)
+    file_type, weight_type = GGUF_TYPES[gguf_type]
+    tensors: dict[str, tuple[torch.Tensor, gguf.GGMLQuantizationType]] = {}
+    for hf_name, tensor in model.state_dict().items():
+        name = names.get_name(hf_name, try_suffixes=(".weight",))
+        if name is None:
+            raise ExportError(f"{hf_name}: llama.cpp's {gguf.MODEL_ARCH_NAMES[arch]} has no such weight")
+        if name == "output.weight" and config.tie_word_embeddings:
+            continue  # llama.cpp uses token_embd for the output layer when there is none
+        data = tensor.detach().to("cpu", torch.float32)
+        if hf_name.endswith("norm.weight"):
+            data = data + NORM_SHIFT[arch]
+        f32 = data.ndim <= 1 or name.endswith("_norm.weight")  # the type llama.cpp's kernels take norms in
+        tensors[name] = data, gguf.GGMLQuantizationType.F32 if f32 else weight_type
+    path = Path(base_gguf)
+    stat = path.stat()
+    base = _read_base(path.resolve(), stat.st_size, stat.st_mtime_ns)
+    _check_against(base, {name: tuple(data.shape) for name, (data, _) in tensors.items()}, arch, path)
+    out = Path(out_path)
+    with atomic_path(out) as tmp:
+        writer = gguf.GGUFWriter(tmp, gguf.MODEL_ARCH_NAMES[arch])
+        for key, value, kind, sub in base.fields:
+            if key not in _OWN_KEYS:
+                writer.add_key_value(key, value, kind, sub_type=sub)
+        writer.add_file_type(file_type)
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+        for name, (data, qtype) in tensors.items():
+            writer.add_tensor(name, gguf.quants.quantize(data.numpy(), qtype), raw_dtype=qtype)
+        _write(writer)
+    return out
+
+
+@dataclass(frozen=True)
+class _BaseGguf:
+    fields: tuple[tuple[str, Any, gguf.GGUFValueType, gguf.GGUFValueType | None], ...]  # key, value, type, item type
+    shapes: dict[str, tuple[int, ...]]  # tensor name -> shape, outermost dimension first (as torch's)
+
+
+@lru_cache(maxsize=2)
+def _read_base(path: Path, size: int, mtime_ns: int) -> _BaseGguf:
+    """A GGUF's metadata and tensor shapes, read once per file version and process: gguf's reader parses the 262k
+    entries of Gemma's vocabulary one value at a time (about 15 s of CPU)."""
+    reader = gguf.GGUFReader(path)
+    fields = tuple(
+        (f.name, f.contents(), f.types[0], f.types[-1] if f.types[0] == gguf.GGUFValueType.ARRAY else None)
+        for f in reader.fields.values()
+        if not f.name.startswith("GGUF.")  # the reader's own entries for the header
+    )
+    return _BaseGguf(fields, {t.name: tuple(int(n) for n in reversed(t.shape)) for t in reader.tensors})
+
+
+def _gguf_arch(model: Any, what: str) -> gguf.MODEL_ARCH:
+    arch = GGUF_ARCH.get(model.config.model_type)
+    if arch is None:
+        known = ", ".join(sorted(GGUF_ARCH))
+        raise ExportError(f"{what} supports {known} models, not {model.config.model_type}; {MERGED_INSTEAD}")
+    return arch
+
+
+def _check_against(base: _BaseGguf, shapes: dict[str, tuple[int, ...]], arch: gguf.MODEL_ARCH, path: Path) -> None:
+    """Refuse a base GGUF whose metadata would not describe the model: another architecture, or a tensor that the
+    model lacks or has in another shape."""
+    found = {key: value for key, value, *_ in base.fields}.get(gguf.Keys.General.ARCHITECTURE)
+    if found != gguf.MODEL_ARCH_NAMES[arch]:
+        raise ExportError(f"{path}: a {found} GGUF, not {gguf.MODEL_ARCH_NAMES[arch]}; give the model's own base GGUF")
+    for name, shape in base.shapes.items():
+        if shapes.get(name) != shape:
+            raise ExportError(
+                f"{name}: {shape} in {path.name} but {shapes.get(name)} in the model; the model was not converted"
+                " from that GGUF"
+            )
+
+
+def _write(writer: gguf.GGUFWriter) -> None:
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
 
 
 def _require_peft(model: Any, what: str) -> None:

@@ -234,7 +234,8 @@ def _figures(measured: dict[str, Any]) -> dict[str, Any]:
 
 
 def _export(cfg: TrainConfig, model: Any, tokenizer: Any, out: rundir.TrainFolder) -> dict[str, str]:
-    from lmtailor.train.export import save_adapter, save_gguf_lora, save_merged
+    from lmtailor.llm.embedded import gguf_path
+    from lmtailor.train.export import save_adapter, save_gguf_lora, save_gguf_model, save_merged
 
     done: dict[str, str] = {}
     for kind in cfg.export or []:
@@ -243,6 +244,8 @@ def _export(cfg: TrainConfig, model: Any, tokenizer: Any, out: rundir.TrainFolde
             save_adapter(model, target)
         elif kind == "merged":
             save_merged(model, tokenizer, target)
+        elif cfg.method == "full":  # the config allows it for the embedded model only, converted from gguf_path()
+            save_gguf_model(model, gguf_path(), target, cfg.gguf_type)
         else:
             save_gguf_lora(model, target)
         done[kind] = str(target)

@@ -345,7 +345,8 @@ def test_the_prompter_puts_whole_passages_within_the_budget_before_the_question(
     prompter = RetrievalPrompter(index, FewShot([], 0), words, BM25, budget=budget)
     result = prompter.ask(asked)
     notes = result.notes
-    assert set(notes) == {"citations", "context", "context_tokens", "dropped"}
+    inner = FewShot([], 0).ask(asked).notes  # the inner prompter's notes (its shots) are kept beside them
+    assert set(notes) == {"citations", "context", "context_tokens", "dropped", *inner}
     assert notes["citations"][:2] == [hits[0].id, hits[1].id] and notes["dropped"] == 5 - len(notes["citations"])
     assert notes["context_tokens"] == words(notes["context"]) <= budget
     for n, cited in enumerate(notes["citations"], 1):
@@ -357,7 +358,7 @@ def test_the_prompter_puts_whole_passages_within_the_budget_before_the_question(
     block = RetrievalConfig(index=tmp_path / "idx", search=BM25, budget=budget)  # an eval config's block
     assert RetrievalPrompter.from_config(block, FewShot([], 0), words).ask(asked) == result
     tight = RetrievalPrompter(index, FewShot([], 0), words, BM25, budget=3).ask(asked)
-    assert tight.notes == {"citations": [], "context": "", "context_tokens": 0, "dropped": 5}
+    assert tight.notes == {**inner, "citations": [], "context": "", "context_tokens": 0, "dropped": 5}
     assert tight.prompt == [asked.messages[0]]
 
 

@@ -5,7 +5,7 @@ it has one, else its last user turn), puts as many as fit in the token budget be
 numbered with its chunk id, and asks the inner prompter (the training Template, a few-shot prompter) for the
 prompt of the example so augmented. Tokens are counted with the target model's tokenizer on the context as it is
 injected; a passage that does not fit is left out, and later, shorter ones may still fit. The notes say what
-was cited, injected and left out.
+was cited, injected and left out, beside the inner prompter's own (the shots a few-shot prompter chose).
 """
 
 from __future__ import annotations

@@ -196,3 +196,19 @@ def test_eval_refuses_passages_for_a_finished_prompt_set(tmp_path: Path) -> None
                                  "--out", str(tmp_path / "o"), "--no-progress"])  # fmt: skip
     assert result.exit_code == 2, result.output
     assert "a prompt set holds finished prompts" in " ".join(result.output.split())
+
+
+def test_labelled_retrieval_questions_become_scorable_examples(shared_data: Path) -> None:
+    from lmtailor.evaluate.qa import qa_examples
+    from lmtailor.prompting.retrieval.queries import read_queries
+
+    covid = list(read_queries(shared_data / "rag" / "covid_qa" / "200423_covidQA.json"))
+    examples, task = qa_examples(covid[:5])
+    assert task.metric == "squad" and len(examples) == 5
+    assert examples[0].contents("assistant")[-1] == covid[0].gold.answers[0].strip()
+    assert examples[0].meta("question") == covid[0].text and covid[0].text in examples[0].contents("user")[0]
+
+    pubmed = list(read_queries(shared_data / "rag" / "pubmedqa" / "ori_pqal.json"))
+    examples, task = qa_examples(pubmed[:5])
+    assert task.metric == "choice" and task.labels == ["yes", "no", "maybe"]
+    assert [ex.contents("assistant")[-1] for ex in examples] == [q.record["final_decision"] for q in pubmed[:5]]

@@ -177,9 +177,17 @@ def eval_(
     bm25_weight: Bm25WeightOpt = 1.0,
     dense_weight: DenseWeightOpt = 1.0,
     depth: DepthOpt = 100,
+    answers: Annotated[
+        int,
+        typer.Option(
+            help="Also answer the first N questions with the embedded model and hybrid passages "
+            "(SQuAD F1, or PubMedQA's labels); needs --out."
+        ),
+    ] = 0,
 ) -> None:
     """Retrieval quality on labelled questions: recall@k, MRR and nDCG@10 per mode. A chunk is relevant when it
-    holds the gold answer span (SQuAD), a gold answer text, or comes from the gold document (PubMedQA)."""
+    holds the gold answer span (SQuAD), a gold answer text, or comes from the gold document (PubMedQA). With
+    --answers, end-to-end answer quality too, through `lmtailor eval` (its run in OUT/answers)."""
     import json
 
     from lmtailor.core.io import atomic_path, write_jsonl
@@ -209,6 +217,31 @@ def eval_(
             with atomic_path(out / "summary.json") as tmp:
                 tmp.write_text(json.dumps(result.summary, indent=2) + "\n", encoding="utf-8")
     _print_eval(result.summary)
+    if answers:
+        if out is None:
+            fail("--answers writes an eval run into --out; give --out")
+        _answer(index, asked[:answers], cfg, out / "answers")
+
+
+def _answer(index: Path, asked: list[Any], search: Any, out: Path) -> None:
+    """The questions answered with their passages, scored by `lmtailor eval`'s evaluation."""
+    from lmtailor.cli.evaluate import _print
+    from lmtailor.core.io import write_jsonl
+    from lmtailor.evaluate.qa import qa_examples
+    from lmtailor.evaluate.system import EvalRunConfig, evaluate
+    from lmtailor.llm.types import BackendError
+
+    examples, task = qa_examples(asked)
+    if not examples:
+        fail("no question has an answer text or a PubMedQA decision to score the model's answers by")
+    data = out.parent / "answers.jsonl"
+    write_jsonl(data, ({"id": ex.id, "messages": ex.messages, **ex.metadata} for ex in examples))
+    with reported(ValueError, BackendError):
+        rag = {"index": index, "search": search.model_copy(update={"k": 5})}
+        cfg = EvalRunConfig.model_validate(
+            {"data": [{"path": data, "format": "openai"}], "out": out, "task": task, "rag": rag}
+        )
+        _print(evaluate(cfg))
 
 
 def _print_eval(summary: dict[str, Any]) -> None:

@@ -1,10 +1,11 @@
 """Exporting a LoRA fine-tune of the real embedded Gemma 3 270M: the PEFT adapter, the merged folder, and the GGUF
-adapter that llama.cpp serves on top of the base GGUF.
+adapter that llama.cpp serves on top of the base GGUF; and a full fine-tune as a whole GGUF that llama.cpp serves.
 
 One LoRA (r=8 on every linear layer, alpha=32 so that llama.cpp's alpha/rank scale is exercised with alpha != r)
 is trained once per module on four chat prompts with made-up answers, until the tuned model says them; every
 export is checked against that model. transformers runs the dequantised Q4 weights that llama.cpp runs quantised,
 so the two agree closely, not bit for bit: greedy answers must match exactly, log-likelihoods within a tolerance.
+The whole-model GGUF stands in a full fine-tune by the merged LoRA with noise on the tensors LoRA leaves alone.
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from typer.testing import CliRunner
 
 from lmtailor.cli import app
+from lmtailor.core.rundir import TrainFolder
 from lmtailor.llm.backend import gemma_chat
 from lmtailor.llm.config import LlamaCppConfig, TransformersConfig, open_backend
-from lmtailor.llm.convert import embedded_hf_dir
+from lmtailor.llm.convert import PROBES, embedded_hf_dir
+from lmtailor.llm.embedded import gguf_path
 from lmtailor.llm.llamacpp import LlamaCppBackend
 from lmtailor.llm.transformers_backend import TransformersBackend
 from lmtailor.llm.types import BackendError, GenParams
-from lmtailor.train.export import ExportError, save_adapter, save_gguf_lora, save_merged
+from lmtailor.train.config import TrainConfig
+from lmtailor.train.export import ExportError, save_adapter, save_gguf_lora, save_gguf_model, save_merged
+from lmtailor.train.run import _export
 
 pytestmark = pytest.mark.model  # loads a model to generate, score or train: not in the fast tier
 
@@ -47,6 +52,9 @@ MAX_STEPS, LR = 40, 1e-3
 GREEDY = GenParams(max_tokens=8)
 # A continuation the tuned model finds unlikely: its log-likelihood moves with the adapter's scale.
 UNLIKELY = "I am not sure."
+# Noise on the norms and token embeddings, in units of each tensor's spread: it moves UNLIKELY's log-likelihood by
+# 10 to 26 nats and keeps every answer (0.03 already breaks them).
+NOISE = 0.01
 
 
 def _chat(question: str) -> list[dict[str, str]]:
@@ -279,3 +287,133 @@ def test_refuses_what_a_llama_cpp_lora_cannot_hold(config: LoraConfig, message: 
         save_gguf_lora(model, tmp_path / "adapter.gguf")
     assert "save_merged" in str(refused.value)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def merged_ll(merged_dir: Path) -> list[float]:
+    """UNLIKELY's log-likelihoods under the merged LoRA, before the noise that makes it a full fine-tune."""
+    hf = TransformersBackend(merged_dir)
+    try:
+        return [x.logprob for x in hf.loglikelihood(_unlikely())]
+    finally:
+        hf.close()
+
+
+def _unlikely() -> list[tuple[str, str]]:
+    return [(gemma_chat(_chat(q)), UNLIKELY) for q, _ in PAIRS]
+
+
+@pytest.fixture(scope="module")
+def full_tuned(merged_dir: Path) -> Any:
+    """A stand-in for a full fine-tune that changes every tensor the export writes: the merged LoRA (every linear
+    layer trained) with seeded noise on what LoRA left as it was, the norms and the token embeddings (which are also
+    the output layer)."""
+    model = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()
+    noise = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if name.endswith("norm.weight") or "embed_tokens" in name:
+                weight.add_(NOISE * weight.std() * torch.randn(weight.shape, generator=noise))
+    return model
+
+
+@pytest.fixture(scope="module")
+def full_answers(full_tuned: Any, tokenizer: Any) -> tuple[list[str], list[float]]:
+    """transformers' greedy answers and UNLIKELY's log-likelihoods, for the model in memory."""
+    hf = TransformersBackend.wrap(full_tuned, tokenizer, "full")
+    answers = [c.text for c in hf.generate([_chat(q) for q, _ in PAIRS], GREEDY)]
+    return answers, [x.logprob for x in hf.loglikelihood(_unlikely())]
+
+
+@pytest.fixture(scope="module", params=["f16", "q8_0"])
+def full_gguf(
+    request: pytest.FixtureRequest, full_tuned: Any, tokenizer: Any, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
+    """The GGUF type and the whole model written in it, as a training run writes its gguf export."""
+    out = tmp_path_factory.mktemp("full")
+    cfg = TrainConfig(train=[{"path": out / "unread.jsonl"}], method="full", export=["gguf"], gguf_type=request.param)
+    return request.param, Path(_export(cfg, full_tuned, tokenizer, TrainFolder(out))["gguf"])
+
+
+# What llama.cpp reads from a GGUF besides the weights: scalar metadata, (text, score, attributes) per token, and the
+# token ids of the tokenizer probes.
+Vocab = tuple[dict[str, str], list[tuple[str, float, int]], list[list[int]]]
+
+
+def _vocab(path: Path) -> Vocab:
+    import llama_cpp
+    from llama_cpp._internals import LlamaModel
+
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    vocab = LlamaModel(path_model=str(path), params=params, verbose=False)
+    try:
+        tokens = [
+            (vocab.token_get_text(i), vocab.token_get_score(i), vocab.token_get_attr(i)) for i in range(vocab.n_vocab())
+        ]
+        return vocab.metadata(), tokens, [vocab.tokenize(text.encode(), True, True) for text in PROBES]
+    finally:
+        vocab.close()
+
+
+@pytest.fixture(scope="module")
+def base_vocab() -> Vocab:
+    return _vocab(gguf_path())
+
+
+def test_full_gguf_holds_the_base_ggufs_metadata_and_the_tensors_in_its_type(
+    full_gguf: tuple[str, Path], base_vocab: Vocab
+) -> None:
+    """Every key llama.cpp reads (hyper-parameters, the vocabulary with scores and types) is the base GGUF's but
+    the file type, so the export splits text as the base does; its size is its tensor type's."""
+    gguf_type, path = full_gguf
+    metadata, tokens, probes = _vocab(path)
+    base_metadata, base_tokens, base_probes = base_vocab
+    assert metadata.pop("general.file_type") == {"f16": "1", "q8_0": "7"}[gguf_type]
+    assert metadata == {k: v for k, v in base_metadata.items() if k != "general.file_type"}
+    assert tokens == base_tokens and len(tokens) == 262144 and probes == base_probes
+    weights = 268_098_176  # Gemma 3 270M, its output layer the token embeddings
+    bytes_per_weight = {"f16": 2, "q8_0": 34 / 32}[gguf_type]  # Q8_0: 32 int8 and an f16 scale per block of 32
+    assert 0 < path.stat().st_size - weights * bytes_per_weight < 8e6  # and the metadata: the vocabulary, 6.7 MB
+
+
+def test_llama_cpp_serves_the_full_gguf_as_transformers_runs_the_model(
+    full_gguf: tuple[str, Path], full_answers: tuple[list[str], list[float]], merged_ll: list[float]
+) -> None:
+    """Same greedy answers; UNLIKELY's log-likelihood (-60 to -85) within f16 rounding (under 0.3 nat seen) or
+    Q8_0's, where leaving the noise out would move it by 10 to 26 nats."""
+    gguf_type, path = full_gguf
+    answers, tuned_ll = full_answers
+    served = LlamaCppBackend(model_path=path, n_ctx=512)
+    try:
+        assert [c.text for c in served.generate([_chat(q) for q, _ in PAIRS], GREEDY)] == answers
+        served_ll = [x.logprob for x in served.loglikelihood(_unlikely())]
+    finally:
+        served.close()
+    assert answers == [a for _, a in PAIRS]  # the noise left the training in place
+    tolerance = {"f16": 0.5, "q8_0": 3.0}[gguf_type]
+    for s, t, m in zip(served_ll, tuned_ll, merged_ll, strict=True):
+        assert abs(s - t) < tolerance and abs(t - m) > 5
+
+
+def test_full_gguf_export_refuses_what_its_base_gguf_does_not_describe(tmp_path: Path) -> None:
+    """A model of other shapes (the base's tokenizer and hyper-parameters would describe another model), an
+    adapter (exported as a GGUF LoRA), a config asking for it without a base GGUF or for a type it does not set, and
+    a type llama.cpp's converter does not write here: refused, nothing written."""
+    from transformers import Gemma3TextConfig
+
+    config = Gemma3TextConfig(vocab_size=262144, hidden_size=32, intermediate_size=64, num_hidden_layers=18,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16)  # fmt: skip
+    other = AutoModelForCausalLM.from_config(config)
+    with pytest.raises(ExportError, match=r"output_norm.weight: \(640,\) in \S+ but \(32,\) in the model"):
+        save_gguf_model(other, gguf_path(), tmp_path / "model.gguf")
+    with pytest.raises(ExportError, match="save_gguf_lora"):
+        save_gguf_model(get_peft_model(other, LoraConfig(r=2, target_modules=["q_proj"])), gguf_path(), tmp_path / "m")
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="only model embedded has"):
+        TrainConfig(train=[{"path": "x.jsonl"}], model=str(tmp_path), method="full", export=["merged", "gguf"])
+    with pytest.raises(ValueError, match="the GGUF LoRA of lora is float32"):
+        TrainConfig(train=[{"path": "x.jsonl"}], gguf_type="q8_0")
+    args = ["train", str(tmp_path / "x.jsonl"), "--method", "full", "--export", "gguf", "--gguf-type", "q4_k"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "gguf_type" in result.output and "'f16' or 'q8_0'" in result.output

@@ -15,7 +15,9 @@ llama.cpp's convert_hf_to_gguf.py writes one: F32 norms and 1-D tensors, every o
 (F16, or Q8_0), Gemma 3's RMSNorm weights w stored as 1 + w (transformers computes x * (1 + w), llama.cpp x * w),
 and the output layer left out where it is the token embeddings. The metadata (tokenizer, hyper-parameters) is
 copied from the GGUF the model was converted from, which fine-tuning changed neither of: this inverts what
-llm/convert.py did, and the served model splits text exactly as the base GGUF does.
+llm/convert.py did, and the served model splits text exactly as the base GGUF does. Every tensor's shape is checked
+against that GGUF's, the token embeddings' rows included (llama.cpp's converter trims rows past the vocabulary;
+a model converted from the GGUF has none).
 
 What a llama.cpp adapter cannot hold is refused with the way out (the merged export): DoRA and the other LoRA
 variants, which change the forward pass; modules_to_save and trainable tokens, which are whole tensors; LoRA on

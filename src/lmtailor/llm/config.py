@@ -45,7 +45,8 @@ class LlamaCppConfig(_Config):
     kind: Literal["llamacpp"] = "llamacpp"
     model: str | None = None  # a GGUF file
     lora: str | None = None  # a GGUF LoRA adapter applied on top of the model (train.export)
-    n_ctx: int = Field(2048, ge=128)
+    n_ctx: int = Field(2048, ge=128)  # each sequence's window
+    n_parallel: int = Field(8, ge=1)  # greedy sequences decoded together; 1: one prompt at a time
     cache: bool = True
 
 
@@ -135,7 +136,7 @@ def open_backend(cfg: BackendConfig) -> Backend:
 
     if cfg.lora and not Path(cfg.lora).is_file():
         raise BackendError(f"{cfg.lora}: no such GGUF LoRA file")
-    return LlamaCppBackend(cfg.model, n_ctx=cfg.n_ctx, lora_path=cfg.lora)
+    return LlamaCppBackend(cfg.model, n_ctx=cfg.n_ctx, lora_path=cfg.lora, n_parallel=cfg.n_parallel)
 
 
 def open_llm(cfg: BackendConfig, progress: Progress | None = None) -> LLM:

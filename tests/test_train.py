@@ -384,7 +384,8 @@ def test_clear_errors(sql_data: Path, tmp_path: Path) -> None:
     cases = [
         (["--model", str(tmp_path)], "not a Hugging Face model folder"),
         (["--method", "qlora"], "QLoRA needs a CUDA GPU"),
-        (["--method", "full", "--export", "gguf"], "no adapter to export"),
+        (["--method", "full", "--export", "adapter"], "no adapter to export"),
+        (["--method", "full", "--export", "gguf", "--model", str(tmp_path)], "only model embedded has"),
         (["--method", "dora", "--export", "gguf"], "cannot apply DoRA"),
         (["--eval", str(tmp_path / "missing.jsonl")], "missing.jsonl"),
     ]

@@ -276,8 +276,9 @@ class TrainFolder(RunFolder):
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
 
-    def export(self, kind: str) -> Path:
-        return self.path / self.EXPORTS[kind]
+    def export(self, kind: str, whole_model: bool = False) -> Path:
+        """Where an export goes; a full fine-tune's GGUF is the whole model, not an adapter."""
+        return self.path / ("model.gguf" if kind == "gguf" and whole_model else self.EXPORTS[kind])
 
 
 class EvalFolder(RunFolder):

@@ -75,6 +75,7 @@ class LlamaCppBackend(Backend):
             raise ValueError("n_parallel must be at least 1")
         self.path = path
         self.model = MODEL_NAME if model_path is None else path.name
+        self.named_file = model_path is not None
         self.lora_path = Path(lora_path) if lora_path else None
         self.n_parallel = n_parallel
         self._llm = Llama(
@@ -88,6 +89,8 @@ class LlamaCppBackend(Backend):
 
     def identity(self) -> dict[str, Any]:
         out = {**super().identity(), "file": self.path.name, "size": self.path.stat().st_size}
+        if self.named_file:  # two exports of one fine-tune are the same size: the time tells them apart
+            out["mtime_ns"] = self.path.stat().st_mtime_ns
         if self.lora_path:
             out["lora"] = [self.lora_path.name, self.lora_path.stat().st_size, self.lora_path.stat().st_mtime_ns]
         if self.n_parallel > 1:  # greedy answers depend on the decode width; 1 is the sequential path's

@@ -239,7 +239,7 @@ def _export(cfg: TrainConfig, model: Any, tokenizer: Any, out: rundir.TrainFolde
 
     done: dict[str, str] = {}
     for kind in cfg.export or []:
-        target = out.export(kind)
+        target = out.export(kind, whole_model=cfg.method == "full")
         if kind == "adapter":
             save_adapter(model, target)
         elif kind == "merged":

@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BENCH)/train_sql.py train --arm full --minutes 60 --epochs 2 --lr 1e-4 --eval-every 1000
 	$(BENCH)/train_sql.py train --arm lora_curated --minutes 50 --epochs 1.5 --lr 1e-3 --rank 32 --eval-every 1000
 	$(BENCH)/train_sql.py table
+	$(BENCH)/rag.py --work runs/bench_rag
 
 bench-quick: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'

@@ -27,16 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import tempfile
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from machine import machine
 from rich.console import Console
 from rich.table import Table
 
@@ -195,15 +194,6 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--prompts", type=int, default=32)
@@ -224,15 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     agreement = compare(results[0], results[1]) if len(results) == 2 else None
     report(results, agreement)
     out = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "cpu": cpu_model(),
-            "python": platform.python_version(),
-            "packages": {n: metadata.version(n) for n in ("torch", "transformers", "llama_cpp_python")},
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(("torch", "transformers", "llama_cpp_python"), load_before),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "results": results,
         "agreement": agreement,

@@ -44,7 +44,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -56,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import machine
 
 from lmtailor.core.records import Example
 from lmtailor.llm.types import Prompt
@@ -418,14 +418,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     out = {
         "command": command,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "packages": {n: metadata.version(n) for n in ("bm25s", "rank-bm25", "faiss-cpu", "numpy", "torch")},
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(("bm25s", "rank-bm25", "faiss-cpu", "numpy", "torch"), load_before),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "results": results,
         "tables": tables,

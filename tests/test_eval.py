@@ -212,3 +212,10 @@ def test_labelled_retrieval_questions_become_scorable_examples(shared_data: Path
     examples, task = qa_examples(pubmed[:5])
     assert task.metric == "choice" and task.labels == ["yes", "no", "maybe"]
     assert [ex.contents("assistant")[-1] for ex in examples] == [q.record["final_decision"] for q in pubmed[:5]]
+
+
+def test_the_cli_spells_the_search_modes_the_library_has() -> None:
+    from lmtailor.cli.rag import MODES
+    from lmtailor.prompting.retrieval.search import MODES as LIBRARY
+
+    assert MODES == LIBRARY

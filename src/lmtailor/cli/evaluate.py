@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from lmtailor.cli.rag import MODES
 from lmtailor.cli.shared import (
     BACKEND,
     ColumnsOpt,
@@ -19,6 +20,7 @@ from lmtailor.cli.shared import (
     fail,
     input_specs,
     names,
+    one_of,
     out_option,
     renames,
     reported,
@@ -65,7 +67,10 @@ def evaluate(
     rag: Annotated[
         Path | None, typer.Option(help="A `lmtailor rag index` folder: retrieved passages before each question.")
     ] = None,
-    rag_mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid (config: rag.search.mode).")] = None,
+    rag_mode: Annotated[
+        str | None,
+        typer.Option(help="bm25, dense or hybrid (config: rag.search.mode).", callback=one_of("--rag-mode", MODES)),
+    ] = None,
     rag_k: Annotated[int | None, typer.Option(help="Passages retrieved per question (config: rag.search.k).")] = None,
     rag_budget: Annotated[
         int | None, typer.Option(help="Most tokens of passages in a prompt (config: rag.budget; 512).")
@@ -116,7 +121,7 @@ def evaluate(
 
     with reported(ValueError, BackendError):
         manifest = evaluate(cfg)
-    _print(manifest)
+    print_eval_summary(manifest)
 
 
 def _rag(
@@ -136,7 +141,7 @@ def _rag(
     return out
 
 
-def _print(manifest: dict[str, Any]) -> None:
+def print_eval_summary(manifest: dict[str, Any]) -> None:
     task, cost = manifest["task"], manifest["task"]["cost"]
     lo, hi = task["ci95"]
     console.print(

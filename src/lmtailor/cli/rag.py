@@ -29,7 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-MODES = ("bm25", "dense", "hybrid")
+MODES = ("bm25", "dense", "hybrid")  # search.MODES, spelled here so that --help does not load the index modules
 IndexArg = Annotated[Path, typer.Argument(help="An index folder written by `lmtailor rag index`.")]
 ModeOpt = Annotated[str, typer.Option(help="bm25, dense or hybrid (search: mode).", callback=one_of("--mode", MODES))]
 KOpt = Annotated[int, typer.Option("--k", "-k", help="Chunks retrieved per question (search: k).")]
@@ -225,7 +225,7 @@ def eval_(
 
 def _answer(index: Path, asked: list[Any], search: Any, out: Path) -> None:
     """The questions answered with their passages, scored by `lmtailor eval`'s evaluation."""
-    from lmtailor.cli.evaluate import _print
+    from lmtailor.cli.evaluate import print_eval_summary
     from lmtailor.core.io import write_jsonl
     from lmtailor.evaluate.qa import qa_examples
     from lmtailor.evaluate.system import EvalRunConfig, evaluate
@@ -241,7 +241,7 @@ def _answer(index: Path, asked: list[Any], search: Any, out: Path) -> None:
         cfg = EvalRunConfig.model_validate(
             {"data": [{"path": data, "format": "openai"}], "out": out, "task": task, "rag": rag}
         )
-        _print(evaluate(cfg))
+        print_eval_summary(evaluate(cfg))
 
 
 def _print_eval(summary: dict[str, Any]) -> None:

@@ -91,14 +91,11 @@ def evaluate(cfg: EvalRunConfig) -> dict[str, Any]:
 
 
 def _task(task: TaskConfig, prompter: Prompter) -> TaskConfig:
-    """The task as the prompter shapes its answers: a few-shot completion prompt says where an answer ends
-    (its stop sequences join the task's) and what it starts with (the prefix of every label a choice scores)."""
-    inner = prompter.inner if isinstance(prompter, RetrievalPrompter) else prompter
-    if not isinstance(inner, PromptSet | FewShot):
-        return task
-    update: dict[str, Any] = {"stop": [*task.stop, *(s for s in inner.stop if s not in task.stop)]}
-    if "label_prefix" not in task.model_fields_set and inner.delimiter:
-        update["label_prefix"] = inner.delimiter
+    """The task as the prompter shapes its answers: its stop sequences join the task's, and its delimiter is the
+    prefix of every label a choice scores unless the task names one."""
+    update: dict[str, Any] = {"stop": [*task.stop, *(s for s in prompter.stop if s not in task.stop)]}
+    if "label_prefix" not in task.model_fields_set and prompter.delimiter:
+        update["label_prefix"] = prompter.delimiter
     return task.model_copy(update=update)
 
 

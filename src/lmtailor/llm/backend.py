@@ -45,7 +45,7 @@ class Backend(ABC):
     def render(self, prompt: Prompt) -> str:
         """The text this backend feeds the model for `prompt`, less the BOS it adds itself: what a chat prompt
         is scored against (a label's log-likelihood after it) and counted in (a token budget)."""
-        return prompt if isinstance(prompt, str) else gemma_chat(prompt)
+        return prompt_text(prompt)
 
     def batches(self, kind: str, items: Sequence[Any], **options: Any) -> list[list[int]] | None:
         """How the client splits one call's items (`kind`: generate, loglikelihood or loglikelihood_rolling,
@@ -56,6 +56,11 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release the model or connections."""
+
+
+def prompt_text(prompt: Prompt) -> str:
+    """A prompt as text for a model without a chat template: chat turns in Gemma's format."""
+    return prompt if isinstance(prompt, str) else gemma_chat(prompt)
 
 
 def gemma_chat(messages: Sequence[dict[str, Any]]) -> str:

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from lmtailor.llm.backend import Backend, gemma_chat
+from lmtailor.llm.backend import Backend, prompt_text
 from lmtailor.llm.types import BackendError, Completion, GenParams, LogLik, Prompt
 
 END_OF_TURN = "<end_of_turn>"
@@ -102,7 +102,7 @@ class LlamaCppBackend(Backend):
         the slots. Answers do not depend on the plan; only speed does."""
         if kind != "generate" or not _greedy(options["params"]):
             return None
-        order = sorted(range(len(items)), key=lambda i: _text(items[i]))
+        order = sorted(range(len(items)), key=lambda i: prompt_text(items[i]))
         size = CALL_PER_SLOT * self.n_parallel
         return [order[lo : lo + size] for lo in range(0, len(order), size)]
 
@@ -119,7 +119,7 @@ class LlamaCppBackend(Backend):
         return [self._sample(r, params, grammar) for r in requests]
 
     def _request(self, prompt: Prompt, params: GenParams) -> _Request:
-        text = _text(prompt)
+        text = prompt_text(prompt)
         stop = list(params.stop) if isinstance(prompt, str) else [*params.stop, END_OF_TURN]
         tokens = self._tokenize(text)
         window = self._llm.n_ctx()
@@ -224,10 +224,6 @@ def _decode_all_logits(llm: Any, tokens: list[int]) -> list[np.ndarray]:
 
 def _greedy(params: GenParams) -> bool:
     return params.temperature == 0 and params.json_schema is None
-
-
-def _text(prompt: Prompt) -> str:
-    return prompt if isinstance(prompt, str) else gemma_chat(prompt)
 
 
 @dataclass

@@ -41,8 +41,8 @@ class Completion:
     completion_tokens: int
     finish_reason: str = "stop"  # stop | length
     cached: bool = False
-    # What answering it took when it was computed (a cached answer keeps its first cost): the backend's own
-    # figure for this sequence where it has one, else the client's call time shared among the call's items.
+    # What answering it took when it was computed (a cached answer keeps its first cost): the client's call time
+    # shared among the call's items, since a backend that answers a batch at once has no per-item figure.
     seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from lmtailor.core.inputs import InputSpec
 from lmtailor.core.io import DataError, read_jsonl, write_jsonl
 from lmtailor.core.records import Example, RecordError
 from lmtailor.core.rundir import RunFolder, file_digest
-from lmtailor.llm.backend import gemma_chat
+from lmtailor.llm.backend import prompt_text
 from lmtailor.llm.client import LLM
 from lmtailor.llm.types import Prompt
 from lmtailor.prompting.few_shot import CompletionTemplate, FewShot, Form, Order
@@ -276,7 +276,6 @@ def gguf_tokens(model: Path | None = None) -> PromptTokens:
     vocab = LlamaModel(path_model=str(model or gguf_path()), params=params, verbose=False)
 
     def count(prompt: Prompt) -> int:
-        text = prompt if isinstance(prompt, str) else gemma_chat(prompt)
-        return len(vocab.tokenize(text.encode(), add_bos=False, special=True))
+        return len(vocab.tokenize(prompt_text(prompt).encode(), add_bos=False, special=True))
 
     return count

@@ -26,6 +26,11 @@ class Asked:
 
 
 class Prompter(ABC):
+    # What the answers to these prompts look like: where a generated one ends, and what comes before each label
+    # a choice metric scores (a few-shot completion prompt ends at "Answer:" and its answers start with a space).
+    stop: tuple[str, ...] = ()
+    delimiter: str = ""
+
     @abstractmethod
     def prompt(self, example: Example) -> Prompt:
         """What a model is asked so that its answer stands for the example's last assistant turn."""

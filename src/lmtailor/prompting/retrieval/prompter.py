@@ -55,6 +55,14 @@ class RetrievalPrompter(Prompter):
         """The prompter of a config block, its index opened (and checked against its manifest) once."""
         return cls(open_index(cfg.index), inner, count_tokens, cfg.search, cfg.budget)
 
+    @property
+    def stop(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.inner.stop
+
+    @property
+    def delimiter(self) -> str:  # type: ignore[override]
+        return self.inner.delimiter
+
     def prompt(self, example: Example) -> Prompt:
         return self.ask(example).prompt
 

@@ -224,8 +224,11 @@ def csv_file(ops: list[tuple], path: Path) -> dict:
         if quote_open:  # nothing that could close the open quote, or need quoting
             cells = [c.translate({ord(ch): " " for ch in '",\r\n'}) for c in cells]
         text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerow(cells)
-        return text.getvalue().encode("utf-8", "surrogatepass")  # a lone surrogate becomes bytes that are not UTF-8
+        # Python 3.11's writer quotes only the characters of its line terminator: with "\n" a bare "\r" would go
+        # unquoted, which is not CSV (readers disagree on it). Write "\r\n" so it is quoted, then end on "\n".
+        csv.writer(text, lineterminator="\r\n").writerow(cells)
+        line = text.getvalue().removesuffix("\r\n") + "\n"
+        return line.encode("utf-8", "surrogatepass")  # a lone surrogate becomes bytes that are not UTF-8
 
     for op in _resolve(ops):
         kind = op[0]
@@ -427,6 +430,7 @@ def test_json_array_every_element_is_kept_dropped_or_rejected(
 @example(ops=NOTHING_READABLE)
 @example(ops=SURROGATE)
 @example(ops=[("record", SEED), ("broken", b"{" * 3), ("record", SEED), ("near", 0, "too"), ("record", SEED)])
+@example(ops=[("record", {"instruction": "\r", "output": "\n"}), ("record", SEED)])  # a carriage return in a cell
 def test_csv_every_row_is_kept_dropped_or_rejected(tmp_path_factory, ops: list[tuple]) -> None:
     tmp = tmp_path_factory.mktemp("csv")
     src = tmp / "data.csv"

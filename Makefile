@@ -59,6 +59,12 @@ bench: $(STAMP)
 	$(BENCH)/train_sql.py train --arm lora_curated --minutes 50 --epochs 1.5 --lr 1e-3 --rank 32 --eval-every 1000
 	$(BENCH)/train_sql.py table
 	$(BENCH)/rag.py --work runs/bench_rag
+	$(BIN)/lmtailor train bench/out/train_sql/data/train.jsonl --method lora --out runs/spider_lora40 --max-steps 40 \
+		--learning-rate 1e-3 --lora-r 32 --row-length 512 --tokens-per-batch 2048 --export gguf --general-texts 0 \
+		--mmlu 0 --eval-limit 0 --metric sql
+	$(BENCH)/eval_speed.py --lora runs/spider_lora40/adapter.gguf --subsample 24
+	$(BENCH)/icl.py spider --n 100
+	$(BENCH)/icl.py pubmedqa --n 60
 
 bench-quick: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
@@ -67,6 +73,8 @@ bench-quick: $(STAMP)
 	$(BENCH)/llm.py --prompts 4 --max-tokens 8
 	$(BENCH)/break_cli.py --out bench/out/break_cli_quick --only bom
 	$(BENCH)/train_sql.py prepare
+	$(BENCH)/eval_speed.py --runs fast_subsample --subsample 8 --out bench/out/eval_speed_quick.json
+	$(BENCH)/icl.py spider --n 8 --seeds 0 --out bench/out/icl_quick
 
 clean:
 	rm -rf $(VENV) demo_out

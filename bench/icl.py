@@ -16,7 +16,8 @@ interval is a 95% bootstrap over the test questions (random: each question's mea
 
 - spider: the 722 training questions are the pool, shots of the question's own database (`same: db_id`), the
   schema stated once; k 4 within 1,024 tokens; greedy, cut at the first line break; exact match of canonical
-  SQL (Spider ships no rows). Test: `--n` of the 312 test questions.
+  SQL (Spider ships no rows). Test: `--n` of the 312 test questions. Spider asks most queries twice: the table
+  counts apart the right answers whose gold query is also a pool target (a shot may carry it verbatim).
 - pubmedqa: PQA-L's 500 questions outside its test ids are the pool, `--n` of the 500 test ids are asked; each
   prompt is "Question: ...\\nContext: <abstract>\\nAnswer: <label>"; k 2 within 1,024 tokens (an abstract is
   about 330 tokens); the likeliest of yes, no, maybe (transformers backend: one pass gives all three labels).
@@ -62,8 +63,10 @@ def spider_task(n: int) -> dict[str, Any]:
     def task(stop: tuple[str, ...], delimiter: str) -> TaskConfig:
         return TaskConfig(metric="sql", max_new_tokens=128, stop=[*stop, "\n"])  # the gold queries are one line
 
-    return {"settings": settings, "queries": _sample(_read(SPIDER / "test.jsonl"), n), "task": task,
-            "backend": LlamaCppConfig()}  # fmt: skip
+    queries = _sample(_read(SPIDER / "test.jsonl"), n)
+    targets = {ex.field("output") for ex in _read(SPIDER / "train.jsonl")}
+    return {"settings": settings, "queries": queries, "task": task, "backend": LlamaCppConfig(),
+            "seen": [q.field("output") in targets for q in queries]}  # fmt: skip
 
 
 def pubmedqa_task(n: int) -> dict[str, Any]:
@@ -159,7 +162,7 @@ def run(name: str, n: int, seeds: list[int], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = {"task": name, "command": " ".join(["python", "bench/icl.py", *sys.argv[1:]]), "n": len(queries),
            "settings": spec["settings"], "mmr_lambda": MMR_LAMBDA, "seeds": seeds, "summary": summary,
-           "runs": results}  # fmt: skip
+           "seen": spec.get("seen"), "runs": results}  # fmt: skip
     (out_dir / f"{name}.json").write_text(json.dumps(out, indent=1) + "\n")
     table(out_dir)
 
@@ -183,7 +186,21 @@ def table(out_dir: Path) -> None:
                      f"{r['shots']:.2f}", f"{r['prompt_tokens']['p50']:.0f} / {r['prompt_tokens']['p95']:.0f}",
                      f"{r['seconds'] / 60:.1f}"]  # fmt: skip
             print("| " + " | ".join(cells) + " |")
+        if seen := result.get("seen"):
+            print(
+                f"\nRight answers whose gold query is also a pool target ({sum(seen)} of {len(seen)} questions) "
+                "and new ones:",
+                *(_split(strategy, runs, seen) for strategy, runs in result["runs"].items()),
+            )
         print(f"\n`{result['command']}`\n")
+
+
+def _split(strategy: str, runs: list[dict[str, Any]], seen: list[bool]) -> str:
+    """A strategy's right answers on questions whose query a shot could hold verbatim, and on the others
+    (Spider asks most queries twice, so a near shot often carries the very answer)."""
+    pairs = [list(zip(r["correct"], seen, strict=True)) for r in runs]
+    right = [(sum(c and s for c, s in p), sum(c and not s for c, s in p)) for p in pairs]
+    return f"{strategy} " + ", ".join(f"{a} and {b}" for a, b in right) + ";"
 
 
 def _points(value: float, ci: list[float]) -> str:

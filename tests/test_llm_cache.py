@@ -86,9 +86,12 @@ from lmtailor.llm.cache import ResponseCache
 from lmtailor.llm.client import LLM
 from lmtailor.llm.llamacpp import LlamaCppBackend
 from lmtailor.llm.types import GenParams
-llm = LLM(LlamaCppBackend(n_ctx=512), ResponseCache(sys.argv[1]), batch_size=2)
-llm.generate(sys.argv[2:], GenParams(max_tokens=4))
+llm = LLM(LlamaCppBackend(n_ctx=512, n_parallel=1), ResponseCache(sys.argv[1]))
+llm.generate(sys.argv[2:], GenParams(max_tokens=8))
 """
+# One sequence at a time: the backend plans greedy calls of CALL_PER_SLOT prompts (8), each cached when it
+# ends, and a call takes about a second, long enough to be killed after one.
+MANY = [f"{p} ({i})" for i in range(4) for p in PROMPTS]
 
 
 def _rows(path: Path) -> int:
@@ -99,19 +102,23 @@ def _rows(path: Path) -> int:
         return 0
 
 
-def test_a_run_killed_half_way_keeps_its_finished_batches(llama: LlamaCppBackend, tmp_path: Path) -> None:
+def test_a_run_killed_half_way_keeps_its_finished_batches(tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite"
-    proc = subprocess.Popen([sys.executable, "-c", RUN, str(path), *PROMPTS], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", RUN, str(path), *MANY], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while _rows(path) < 2 and proc.poll() is None and time.monotonic() < deadline:
+    while _rows(path) < 8 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     kept = _rows(path)
-    assert kept in (2, 4), f"the run kept {kept} of {len(PROMPTS)} answers; it should die between batches of 2"
+    assert kept in (8, 16), f"the run kept {kept} of {len(MANY)} answers; it should die between calls of 8"
 
-    resumed = LLM(llama, ResponseCache(path), batch_size=2)
-    out = resumed.generate(PROMPTS, PARAMS)
-    assert len(out) == len(PROMPTS)
-    assert (resumed.usage.cached_calls, resumed.usage.calls) == (kept, len(PROMPTS) - kept)
-    assert [c.cached for c in out] == [True] * kept + [False] * (len(PROMPTS) - kept)
+    sequential = LlamaCppBackend(n_ctx=512, n_parallel=1)
+    try:
+        resumed = LLM(sequential, ResponseCache(path))
+        out = resumed.generate(MANY, GenParams(max_tokens=8))
+    finally:
+        sequential.close()
+    assert len(out) == len(MANY)
+    assert (resumed.usage.cached_calls, resumed.usage.calls) == (kept, len(MANY) - kept)
+    assert sum(c.cached for c in out) == kept

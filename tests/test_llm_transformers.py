@@ -168,7 +168,8 @@ def test_the_client_batches_by_length_as_the_backend_plans(backend: Transformers
     assert small.batches("loglikelihood", pairs) == [[2, 3, 6, 7], [4, 5, 0, 1]]
     assert small.batches("loglikelihood_rolling", ["a b c", "", "a"], max_tokens=2) == [[1], [0, 2]]
     llm = LLM(small)
-    assert [x.to_json() for x in llm.loglikelihood(pairs)] == [x.to_json() for x in small.loglikelihood(pairs)]
+    answers = [(x.logprob, x.is_greedy, x.tokens) for x in llm.loglikelihood(pairs)]  # the time each took differs
+    assert answers == [(x.logprob, x.is_greedy, x.tokens) for x in small.loglikelihood(pairs)]
 
 
 def test_a_model_in_memory_answers_as_loaded_and_keeps_its_mode(

@@ -10,7 +10,7 @@ import lmtailor
 
 # Lowest first. audit sits below curate: the findings step reads an audit's output, no check runs a step.
 LAYERS = ["core", "text", "sql", "llm", "prompting", "audit", "curate", "score", "synth", "evaluate", "train"]
-LAYERS += ["demo", "cli"]
+LAYERS += ["plan", "demo", "cli"]  # plan reads what evaluate and train measured
 SRC = Path(lmtailor.__file__).parent
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
+from lmtailor.core.config import ConfigError
+from lmtailor.core.io import write_jsonl
 from lmtailor.plan.rules import LADDER, Facts, Placement, advise
+from lmtailor.plan.task import Goal, answer_kind, infer_facts, load_task
 
 
 def _actions(placements: list[Placement]) -> dict[str, str]:
@@ -52,3 +60,43 @@ def test_a_new_format_calls_for_lora_and_full_waits_for_it() -> None:
     assert {"data_size", "new_format"} <= _rules(advice, "lora")
     assert _actions(advice)["full"] == "later"
     assert "forgets" in next(p for p in advice if p.rung == "full").verdicts[0].why
+
+
+# ------------------------------------------------------------------ the task description
+
+
+def test_a_goal_is_a_metric_a_direction_and_a_number() -> None:
+    goal = Goal.parse("exact_match >= 0.3")
+    assert (goal.metric, goal.op, goal.value, str(goal)) == ("exact_match", ">=", 0.3, "exact_match >= 0.3")
+    assert goal.met(0.31) and not goal.met(0.29)
+    with pytest.raises(ValueError, match="METRIC >= NUMBER"):
+        Goal.parse("as good as possible")
+
+
+def test_facts_are_inferred_from_real_data_and_said_to_be(shared_data: Path, tmp_path: Path) -> None:
+    records = json.loads((shared_data / "rag" / "pubmedqa" / "ori_pqal.json").read_text())
+    rows = [{"instruction": r["QUESTION"], "output": r["final_decision"]} for r in list(records.values())[:200]]
+    write_jsonl(tmp_path / "pubmedqa.jsonl", rows)
+    (tmp_path / "task.yaml").write_text("data: pubmedqa.jsonl\nmetric: choice\ngoal: 'choice >= 0.6'\n")
+    facts, inferred = infer_facts(load_task(tmp_path / "task.yaml"))
+    assert (facts.examples, facts.answer_kind, facts.documents) == (200, "classification", False)
+    assert any("200 labelled examples" in line for line in inferred)
+    assert any("no documents" in line for line in inferred)
+
+    (tmp_path / "lima.yaml").write_text(f"data: {shared_data / 'lima' / 'lima.json'}\ngoal: 'exact_match >= 0.1'\n")
+    lima, _ = infer_facts(load_task(tmp_path / "lima.yaml"))
+    assert lima.answer_kind == "generation" and lima.examples > 1000
+
+
+def test_a_task_file_that_is_wrong_is_named_with_its_field(tmp_path: Path) -> None:
+    path = tmp_path / "task.yaml"
+    path.write_text("data: x.jsonl\ngoal: 'better'\nqueries_per_dya: 10\n")
+    with pytest.raises(ConfigError) as e:
+        load_task(path)
+    assert str(path) in str(e.value) and "goal" in str(e.value) and "queries_per_dya" in str(e.value)
+
+
+def test_answer_kinds() -> None:
+    assert answer_kind(["yes", "no"] * 50) == "classification"
+    assert answer_kind([f"{i} mg" for i in range(100)]) == "extraction"
+    assert answer_kind(["a long answer that explains at length why the thing is so"] * 3) == "generation"

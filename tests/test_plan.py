@@ -6,11 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from lmtailor.cli import app
 from lmtailor.core.config import ConfigError
 from lmtailor.core.io import write_jsonl
 from lmtailor.plan.rules import LADDER, Facts, Placement, advise
 from lmtailor.plan.task import Goal, answer_kind, infer_facts, load_task
+
+runner = CliRunner()
 
 
 def _actions(placements: list[Placement]) -> dict[str, str]:
@@ -100,3 +104,27 @@ def test_answer_kinds() -> None:
     assert answer_kind(["yes", "no"] * 50) == "classification"
     assert answer_kind([f"{i} mg" for i in range(100)]) == "extraction"
     assert answer_kind(["a long answer that explains at length why the thing is so"] * 3) == "generation"
+
+
+# ------------------------------------------------------------------ the command
+
+
+def test_plan_prints_every_rung_and_its_json_holds_the_rules(shared_data: Path, tmp_path: Path) -> None:
+    path = tmp_path / "task.yaml"
+    path.write_text(f"data: {shared_data / 'lima' / 'lima.json'}\ngoal: 'exact_match >= 0.2'\nnew_format: true\n")
+    shown = runner.invoke(app, ["plan", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert all(rung in shown.output for rung in LADDER) and "inferred:" in shown.output
+    out = runner.invoke(app, ["plan", str(path), "--json"])
+    advice = json.loads(out.output)
+    assert advice["goal"] == "exact_match >= 0.2" and [r["rung"] for r in advice["rungs"]] == list(LADDER)
+    lora = next(r for r in advice["rungs"] if r["rung"] == "lora")
+    assert lora["action"] == "try" and {v["rule"] for v in lora["verdicts"]} == {"data_size", "new_format"}
+
+
+def test_plan_refuses_a_missing_data_file_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "task.yaml"
+    path.write_text("data: nowhere.jsonl\ngoal: 'exact_match >= 0.2'\n")
+    result = runner.invoke(app, ["plan", str(path)])
+    assert result.exit_code == 2 and "nowhere.jsonl" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from lmtailor.cli import audit, convert, curate, demo, evaluate, explain, icl, judge, rag, score, synth, train
+from lmtailor.cli import audit, convert, curate, demo, evaluate, explain, icl, judge, plan, rag, score, synth, train
 
 app = typer.Typer(
     help="lmtailor: adapt an open LLM to your task on limited hardware. Start with the data: "
@@ -25,4 +25,5 @@ app.command(epilog=judge.EPILOG)(judge.judge)
 app.command(epilog=train.EPILOG)(train.train)
 app.command(name="eval", epilog=evaluate.EPILOG)(evaluate.evaluate)
 app.command(epilog=icl.EPILOG)(icl.icl)
+app.command(epilog=plan.EPILOG)(plan.plan)
 app.command(epilog=demo.EPILOG)(demo.demo)

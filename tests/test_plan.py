@@ -128,3 +128,34 @@ def test_plan_refuses_a_missing_data_file_in_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["plan", str(path)])
     assert result.exit_code == 2 and "nowhere.jsonl" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_an_audits_findings_become_data_advice(shared_data: Path, tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in (shared_data / "dolly" / "dolly_first6400.jsonl").open()][:400]
+    data = tmp_path / "dolly.jsonl"
+    write_jsonl(data, [{"instruction": r["instruction"], "output": r["response"]} for r in rows + rows[:40]])
+    audited = runner.invoke(app, ["audit", str(data), "--checks", "duplicates", "--out", str(tmp_path / "audit")])
+    assert audited.exit_code in (0, 1), audited.output
+    path = tmp_path / "task.yaml"
+    path.write_text("data: dolly.jsonl\naudit: audit\ngoal: 'exact_match >= 0.2'\nlabel_cost: 2\n")
+    planned = runner.invoke(app, ["plan", str(path), "--json"])
+    assert planned.exit_code == 0, planned.output
+    advice = json.loads(planned.output)["data_advice"]
+    assert any(line.startswith("audit: duplicates flags") for line in advice), advice  # 40 exact copies
+    assert any("open-ended answers need more data" in line for line in advice), advice
+
+    (tmp_path / "audit" / "summary.json").write_text("{")
+    broken = runner.invoke(app, ["plan", str(path)])
+    assert broken.exit_code == 2 and "summary.json" in broken.output
+
+
+def test_optional_paths_in_a_task_file_are_read_from_its_folder(tmp_path: Path) -> None:
+    """`ConfigPath | None` fields (eval, documents, audit) resolve like required ones: relative to the file."""
+    (tmp_path / "task.yaml").write_text("data: d.jsonl\neval: e.jsonl\ndocuments: docs\ngoal: 'exact_match >= 0.1'\n")
+    task = load_task(tmp_path / "task.yaml")
+    assert (task.data, task.eval, task.documents, task.audit) == (
+        tmp_path / "d.jsonl",
+        tmp_path / "e.jsonl",
+        tmp_path / "docs",
+        None,
+    )

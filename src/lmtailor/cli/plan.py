@@ -40,3 +40,5 @@ def plan(
         )
         table.add_row(p.rung, ACTION[p.action], why)
     console.print(table)
+    for line in advice.data:
+        console.print(f"[bold]data[/] {escape(line)}", highlight=False)

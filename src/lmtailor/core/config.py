@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,6 +56,13 @@ def validate_config(model: type[M], data: Any, origin: str, what: str) -> M:
         raise ConfigError(f"{origin} is not a valid {what}:\n" + "\n".join(lines)) from None
 
 
+def _from_file(info: FieldInfo) -> bool:
+    """A ConfigPath field, also where it is optional (`ConfigPath | None` keeps its mark inside the union)."""
+    marks = list(info.metadata)
+    marks += [m for arg in get_args(info.annotation) for m in getattr(arg, "__metadata__", ())]
+    return any(isinstance(m, _FromFile) for m in marks)
+
+
 def resolve_paths(config: M, base: Path) -> M:
     """Every relative ConfigPath in `config`, at any depth, taken from `base` (the settings file's folder)."""
     seen: set[int] = set()  # an object reached twice is resolved once
@@ -64,8 +72,8 @@ def resolve_paths(config: M, base: Path) -> M:
             seen.add(id(value))
             for name, info in type(value).model_fields.items():
                 item = getattr(value, name)
-                if any(isinstance(m, _FromFile) for m in info.metadata):
-                    if not item.is_absolute():
+                if _from_file(info):
+                    if item is not None and not item.is_absolute():
                         setattr(value, name, base / item)
                 else:
                     walk(item)

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from lmtailor.plan.data_advice import data_advice, read_audit
 from lmtailor.plan.rules import Facts, Placement, advise
 from lmtailor.plan.task import TaskSpec, infer_facts, load_task
 
@@ -16,6 +17,7 @@ class Advice:
     facts: Facts
     inferred: list[str]
     rungs: list[Placement]
+    data: list[str]  # advice on the data itself
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -23,6 +25,7 @@ class Advice:
             "facts": asdict(self.facts),
             "inferred": self.inferred,
             "rungs": [asdict(p) for p in self.rungs],
+            "data_advice": self.data,
         }
 
 
@@ -30,4 +33,5 @@ def plan(path: Path) -> Advice:
     """Read the task description at `path`, infer what the data says, and place every rung."""
     task = load_task(path)
     facts, inferred = infer_facts(task)
-    return Advice(task, facts, inferred, advise(facts))
+    audit = read_audit(task.audit) if task.audit is not None else None
+    return Advice(task, facts, inferred, advise(facts), data_advice(facts, task.label_cost, audit))

@@ -55,6 +55,7 @@ class TaskSpec(BaseModel):
     data: ConfigPath  # labelled examples to learn from (and draw shots from)
     eval: ConfigPath | None = None  # held-out examples with references
     documents: ConfigPath | None = None  # what retrieval would search
+    audit: ConfigPath | None = None  # an `lmtailor audit` run folder of the data: its findings become advice
     metric: TaskMetric = "exact_match"
     goal: Goal
     needs_knowledge: bool | None = None

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lmtailor.plan.data_advice import data_advice, read_audit
+from lmtailor.core.rundir import AuditFolder
+from lmtailor.plan.data_advice import data_advice
 from lmtailor.plan.rules import Facts, Placement, advise
 from lmtailor.plan.task import TaskSpec, infer_facts, load_task
 
@@ -33,5 +34,5 @@ def plan(path: Path) -> Advice:
     """Read the task description at `path`, infer what the data says, and place every rung."""
     task = load_task(path)
     facts, inferred = infer_facts(task)
-    audit = read_audit(task.audit) if task.audit is not None else None
+    audit = AuditFolder(task.audit).require_complete() if task.audit is not None else None
     return Advice(task, facts, inferred, advise(facts), data_advice(facts, task.label_cost, audit))

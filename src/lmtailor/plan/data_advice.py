@@ -3,10 +3,8 @@ would poison training (most of a fine-tune's result comes from its data)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from lmtailor.core.rundir import AuditFolder
 from lmtailor.plan.rules import Facts
 
 SHARE = 0.01  # a check that flags at least this share of the records is worth fixing before training
@@ -40,8 +38,3 @@ def data_advice(facts: Facts, label_cost: float | None, audit: dict[str, Any] | 
         line += f"; {facts.examples} is below the 50 a LoRA pilot needs ({short} more{cost})"
     lines.append(line)
     return lines
-
-
-def read_audit(path: Path) -> dict[str, Any]:
-    """A finished audit run's summary (its files checked against it)."""
-    return AuditFolder(path).require_complete()

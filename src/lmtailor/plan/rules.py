@@ -9,7 +9,7 @@ below them. Rungs keep the ladder's order, cheapest first. Costs are the estimat
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Rung = Literal["zero_shot", "icl", "rag", "lora", "full", "continued_pretraining", "pretraining"]
@@ -53,10 +53,10 @@ Rule = Callable[[Facts], list[Verdict]]
 
 
 def measure_first(facts: Facts) -> list[Verdict]:
-    why = "cost nothing to train: measure them before any training, so training is judged against them"
+    why = "zero-shot and in-context learning cost nothing to train: measure them before any training, so " \
+        "training is judged against them"  # fmt: skip
     source = "Brown et al. 2020, Language Models are Few-Shot Learners"
-    return [Verdict("zero_shot", "try", f"zero-shot and in-context learning {why}", source=source),
-            Verdict("icl", "try", f"zero-shot and in-context learning {why}", source=source)]  # fmt: skip
+    return [Verdict(rung, "try", why, source=source) for rung in ("zero_shot", "icl")]
 
 
 def data_size(facts: Facts) -> list[Verdict]:
@@ -122,9 +122,7 @@ def advise(facts: Facts, rules: tuple[Rule, ...] = RULES) -> list[Placement]:
     found: dict[Rung, list[Verdict]] = {rung: [] for rung in LADDER}
     for rule in rules:
         for verdict in rule(facts):
-            found[verdict.rung].append(
-                Verdict(verdict.rung, verdict.action, verdict.why, rule.__name__, verdict.source)
-            )
+            found[verdict.rung].append(replace(verdict, rule=rule.__name__))
     placements = []
     for rung, verdicts in found.items():
         actions = {v.action for v in verdicts}
